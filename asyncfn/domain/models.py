@@ -1,0 +1,255 @@
+"""The platform's records: functions, tasks, their events and attempts, as plain immutable data.
+
+Times are POSIX seconds (float, UTC); the API renders them as RFC 3339. `result` and `error`
+travel as JSON-ready values; payloads as bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from asyncfn.domain import limits
+from asyncfn.domain.states import TaskStatus
+
+Runtime = Literal["python", "command"]
+DEFAULT_TENANT = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryBackoff:
+    """Exponential backoff between attempts: base · 2^(attempt-1), capped, with full jitter."""
+
+    base_s: float = limits.RETRY_BASE_S_DEFAULT
+    max_s: float = limits.RETRY_MAX_S_DEFAULT
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncPolicy:
+    max_retries: int = limits.MAX_RETRIES_DEFAULT
+    retry_backoff: RetryBackoff = field(default_factory=RetryBackoff)
+    max_event_age_s: int = limits.MAX_EVENT_AGE_S_DEFAULT
+    on_success: dict[str, Any] | None = None
+    on_failure: dict[str, Any] | None = None
+
+    @property
+    def max_attempts(self) -> int:
+        return self.max_retries + 1
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where a finished task's record goes: an HTTP webhook (`url`, signed with `secret`) or
+    another function (`function`, chaining), for the terminal `statuses` it names."""
+
+    type: Literal["http", "function"]
+    statuses: tuple[TaskStatus, ...]
+    url: str | None = None
+    secret: str | None = None
+    function: str | None = None
+
+    @property
+    def target(self) -> str:
+        """What the destination points at: the URL or the function name (never the secret)."""
+        return (self.url if self.type == "http" else self.function) or ""
+
+    def to_config(self) -> dict[str, Any]:
+        """The JSON-ready form the outbox keeps (secret included: the deliverer signs with it)."""
+        config: dict[str, Any] = {"type": self.type, "statuses": [s.value for s in self.statuses]}
+        for key in ("url", "secret", "function"):
+            if getattr(self, key) is not None:
+                config[key] = getattr(self, key)
+        return config
+
+    @classmethod
+    def from_config(
+        cls, config: dict[str, Any], default_statuses: tuple[TaskStatus, ...]
+    ) -> Destination:
+        """From `async.on_success` / `async.on_failure` (or the outbox's copy); statuses not
+        given are `default_statuses`."""
+        statuses = config.get("statuses")
+        return cls(
+            type=config["type"],
+            statuses=tuple(TaskStatus(s) for s in statuses) if statuses else default_statuses,
+            url=config.get("url"),
+            secret=config.get("secret"),
+            function=config.get("function"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One outbox entry: a task's record owed to one destination. `id` is stable across
+    retries (receivers de-duplicate by it); `attempts` counts claims so far."""
+
+    id: str
+    row: int
+    tenant: str
+    task_id: str
+    function: str
+    destination: Destination
+    status: Literal["pending", "delivered", "dead"]
+    attempts: int
+    next_at: float
+    created_at: float
+    delivered_at: float | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionSpec:
+    """A deployed function: what runs (runtime, handler or command, code) and its limits."""
+
+    name: str
+    tenant: str = DEFAULT_TENANT
+    runtime: Runtime = "python"
+    handler: str | None = None
+    command: tuple[str, ...] | None = None
+    timeout_s: int = limits.TIMEOUT_S_DEFAULT
+    memory_mb: int = limits.MEMORY_MB_DEFAULT
+    instance_concurrency: int = 1
+    min_instances: int = 0
+    max_instances: int = limits.MAX_INSTANCES_DEFAULT
+    max_concurrency: int | None = None
+    rate_limit: float | None = None
+    async_policy: AsyncPolicy = field(default_factory=AsyncPolicy)
+    env: dict[str, str] = field(default_factory=dict)
+    priority: int = 0
+    stop_grace_s: float = limits.STOP_GRACE_S_DEFAULT
+    paused: bool = False
+    code_sha256: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    @property
+    def ready(self) -> bool:
+        """Whether tasks can run: a python function needs code; a command may run without."""
+        return self.code_sha256 is not None or self.runtime == "command"
+
+    def to_config(self) -> dict[str, Any]:
+        """The JSON-ready config the store keeps and the API shows (secrets included)."""
+        config = asdict(self)
+        config["async"] = config.pop("async_policy")
+        config["command"] = list(self.command) if self.command is not None else None
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> FunctionSpec:
+        data = dict(config)
+        policy = dict(data.pop("async", None) or {})
+        backoff = policy.pop("retry_backoff", None) or {}
+        data["async_policy"] = AsyncPolicy(retry_backoff=RetryBackoff(**backoff), **policy)
+        if data.get("command") is not None:
+            data["command"] = tuple(data["command"])
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One task to submit; `task_id` None means the store generates one."""
+
+    payload: bytes
+    task_id: str | None = None
+    run_at: float | None = None
+    priority: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """What a submission became: a new task, or the existing task that holds its id."""
+
+    task_id: str
+    status: TaskStatus
+    created: bool
+    row: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskEvent:
+    status: str
+    at: float
+    detail: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One run of a task: where, how long, how it ended and what it cost."""
+
+    number: int
+    started_at: float
+    finished_at: float | None
+    instance_id: str | None
+    node: str | None
+    outcome: str | None
+    error: dict[str, Any] | None
+    cpu_ms: float | None
+    max_rss_mb: float | None
+    instance_started_at: float | None = None
+    """When the instance actually began the attempt (claim → here is the cold start)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A task as queried: its row plus, when asked for, its events and attempts."""
+
+    row: int
+    id: str
+    tenant: str
+    function: str
+    status: TaskStatus
+    attempt: int
+    max_attempts: int
+    priority: int
+    payload: bytes
+    created_at: float
+    run_at: float
+    started_at: float | None
+    finished_at: float | None
+    result: Any
+    error: dict[str, Any] | None
+    progress: dict[str, Any] | None
+    checkpoint: Any
+    instance_id: str | None
+    node: str | None
+    rerun_of: str | None = None
+    events: tuple[TaskEvent, ...] = ()
+    attempts: tuple[Attempt, ...] = ()
+    deliveries: tuple[Delivery, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedTask:
+    """A task the dispatcher claimed for one attempt; what the runtime needs to run it."""
+
+    row: int
+    id: str
+    tenant: str
+    function: str
+    attempt: int
+    max_attempts: int
+    payload: bytes
+    created_at: float
+    started_at: float
+    checkpoint: Any = None
+    run_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskQuery:
+    """Filters of the task list; newest first, `cursor` continues after a previous page."""
+
+    tenant: str
+    function: str | None = None
+    status: TaskStatus | None = None
+    since: float | None = None
+    until: float | None = None
+    limit: int = 50
+    cursor: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    seq: int
+    at: float
+    stream: str
+    line: str

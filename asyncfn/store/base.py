@@ -1,0 +1,346 @@
+"""The `Store` protocol: one method per task transition, each guarded, plus the reads.
+
+Every transition is one transaction that updates the task row and appends its event; a guard
+miss is reported per item (False / absent), never silently applied. Times are POSIX seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from asyncfn.domain.models import (
+    ClaimedTask,
+    Delivery,
+    FunctionSpec,
+    LogLine,
+    Submission,
+    Submitted,
+    Task,
+    TaskQuery,
+)
+from asyncfn.domain.outcomes import Resources
+from asyncfn.domain.schedules import Schedule
+from asyncfn.domain.states import TaskStatus
+from asyncfn.domain.stats import RECENT_ENDED, FunctionStats, QueueStat
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The end of attempt `attempt` of `row` in a terminal status (Succeeded, Failed, Stopped)."""
+
+    row: int
+    attempt: int
+    status: TaskStatus
+    at: float
+    result: Any = None
+    error: dict[str, Any] | None = None
+    duration_ms: float | None = None
+    resources: Resources | None = None
+    detail: dict[str, Any] | None = None
+    instance_started_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryLater:
+    """The end of a failed attempt: → Retrying until `run_at`, keeping its error."""
+
+    row: int
+    attempt: int
+    at: float
+    run_at: float
+    error: dict[str, Any]
+    duration_ms: float | None = None
+    resources: Resources | None = None
+    detail: dict[str, Any] | None = None
+    instance_started_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LostTask:
+    """A task holding a lease (Running, Stopping, or Suspended while running) whose node is gone
+    (its lease expired, or the node restarted)."""
+
+    row: int
+    id: str
+    tenant: str
+    function: str
+    status: TaskStatus
+    attempt: int
+    max_attempts: int
+    node: str | None
+    started_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """The answer of a control transition (stop, suspend, resume) on one task.
+
+    `status` is the task's status after the call; `changed` False means the transition was
+    refused (the task was already past it) and nothing was written. `node` and `attempt` say
+    where the live attempt runs, when there is one (`live`), so the engine can signal it."""
+
+    row: int
+    id: str
+    function: str
+    previous: TaskStatus
+    status: TaskStatus
+    changed: bool
+    live: bool
+    node: str | None
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewLogLine:
+    row: int
+    at: float
+    stream: str
+    line: str
+
+
+class Store(Protocol):
+    """What the engine and the API may ask of the shared state; each store implements it."""
+
+    async def open(self) -> None:
+        """Apply pending migrations and start serving; idempotent."""
+
+    async def close(self) -> None:
+        """Flush pending writes and release connections; idempotent."""
+
+    # -- functions and code ------------------------------------------------------------------
+    async def put_function(self, spec: FunctionSpec) -> bool:
+        """Create or replace a function's config (its code hash is kept); True when created."""
+
+    async def get_function(self, tenant: str, name: str) -> FunctionSpec | None: ...
+
+    async def list_functions(self, tenant: str | None = None) -> list[FunctionSpec]:
+        """Functions of `tenant`, or of every tenant when None, by name."""
+
+    async def delete_function(self, tenant: str, name: str, now: float) -> int | None:
+        """Delete a function; its waiting tasks become Invalid. None when it did not exist,
+        else how many tasks were invalidated."""
+
+    async def put_code(self, data: bytes, now: float) -> str:
+        """Store a code zip by content; answers its sha256 (storing it twice is a no-op)."""
+
+    async def get_code(self, sha256: str) -> bytes | None: ...
+
+    async def set_function_code(
+        self, tenant: str, name: str, sha256: str, now: float
+    ) -> FunctionSpec | None:
+        """Point a function at stored code; None when the function does not exist."""
+
+    # -- transitions -------------------------------------------------------------------------
+    async def submit_many(
+        self,
+        tenant: str,
+        function: str,
+        submissions: Sequence[Submission],
+        now: float,
+        max_attempts: int,
+        default_priority: int,
+    ) -> list[Submitted]:
+        """New tasks → Enqueued, all in one transaction. An item whose task id is taken in the
+        tenant comes back as the existing task (created False) and changes nothing."""
+
+    async def claim_ready(
+        self,
+        tenant: str,
+        function: str,
+        node: str,
+        limit: int,
+        now: float,
+        lease_until: float,
+        created_after: float = 0.0,
+    ) -> list[ClaimedTask]:
+        """Enqueued tasks due by `now` and created after `created_after` (older ones are past
+        their max event age: `expire` ends them) → Running on `node`, highest priority then
+        oldest first; at most `limit`. Each claim starts a new attempt."""
+
+    async def finish(self, finishes: Sequence[Finish]) -> list[bool]:
+        """A live attempt (that attempt: Running, Stopping, or Suspended while running) →
+        terminal, from the statuses TRANSITIONS allows (so Running → Stopped is refused: a stop
+        goes through Stopping, and a Stopping task ends only Stopped). Per item: False when the
+        guard missed."""
+
+    async def retry_later(self, retries: Sequence[RetryLater]) -> list[bool]:
+        """A live attempt (that attempt) → Retrying, from the statuses TRANSITIONS allows.
+        Per item: False when the guard missed."""
+
+    async def promote_due(self, now: float, limit: int) -> list[tuple[str, str]]:
+        """Retrying tasks due by `now` → Enqueued; answers the (tenant, function) of each."""
+
+    async def renew_leases(self, node: str, rows: Sequence[int], until: float) -> int:
+        """Extend the leases of `node`'s live attempts (Running, Stopping, Suspended while
+        running); answers how many it still holds."""
+
+    async def stop(
+        self, tenant: str, task_id: str, now: float, detail: dict[str, Any] | None
+    ) -> Control | None:
+        """A user's stop. Enqueued, Retrying or Suspended-while-queued → Stopped at once (terminal);
+        Running or Suspended-while-running → Stopping (the engine then ends the attempt and
+        finishes it Stopped). None when no such task; `changed` False when it is already
+        Stopping or terminal."""
+
+    async def suspend(
+        self, tenant: str, task_id: str, now: float, detail: dict[str, Any] | None
+    ) -> Control | None:
+        """Enqueued or Retrying → Suspended, held out of dispatch (the lease stays empty);
+        Running → Suspended keeping its lease and node (the engine freezes the process). None
+        when no such task; `changed` False when it is Suspended, Stopping or terminal."""
+
+    async def resume(
+        self, tenant: str, task_id: str, now: float, detail: dict[str, Any] | None
+    ) -> Control | None:
+        """Suspended with a lease (it was running) → Running; Suspended without one → Enqueued
+        (it runs when its run_at is due). None when no such task; `changed` False when it is
+        not Suspended."""
+
+    async def expire(
+        self, tenant: str, function: str, created_before: float, now: float, limit: int
+    ) -> int:
+        """Enqueued and Retrying tasks of a function created before `created_before` → Expired
+        (past the max event age, never started again); answers how many, at most `limit`."""
+
+    async def release_lost(
+        self, row: int, attempt: int, now: float, detail: dict[str, Any]
+    ) -> bool:
+        """A task Suspended while running whose node is gone keeps Suspended but loses its lease,
+        so a resume sends it back to the queue: its attempt closes as `NodeLost` and a
+        Suspended event carries `detail`. False when the task is not Suspended holding a lease
+        for `attempt`."""
+
+    async def rerun(
+        self,
+        tenant: str,
+        task_id: str,
+        new_task_id: str | None,
+        now: float,
+        max_attempts: int,
+        default_priority: int,
+    ) -> Submitted | None:
+        """A new Enqueued task of the same function with the payload of a terminal task, linked
+        to it (`rerun_of`). None when no such task; `created` False when `new_task_id` is
+        taken. Raises TransitionRefused when the original has not ended."""
+
+    async def purge_finished(self, finished_before: float, limit: int) -> int:
+        """Delete up to `limit` terminal tasks that finished before `finished_before`, with
+        their events, attempts and logs (retention); answers how many."""
+
+    async def set_function_paused(
+        self, tenant: str, name: str, paused: bool, now: float
+    ) -> FunctionSpec | None:
+        """Pause or resume a whole function's queue (`FunctionSpec.paused`); None when the
+        function does not exist. A paused function's tasks are accepted but not dispatched."""
+
+    async def save_progress(
+        self, row: int, attempt: int, fraction: float, message: str | None
+    ) -> bool: ...
+
+    async def save_checkpoint(self, row: int, attempt: int, checkpoint: Any) -> bool: ...
+
+    async def append_logs(self, lines: Sequence[NewLogLine]) -> None: ...
+
+    # -- outbox: destination deliveries -------------------------------------------------------
+    # Every terminal transition above (finish, stop of a waiting task, expire, delete_function)
+    # inserts, in its own transaction, the deliveries its function's `async.on_success` /
+    # `async.on_failure` ask for (`domain.policies.destinations_for`).
+
+    async def claim_deliveries(
+        self, node: str, now: float, lease_until: float, limit: int
+    ) -> list[Delivery]:
+        """Pending deliveries due by `now` whose lease is free or expired, leased to `node`
+        until `lease_until`, oldest due first; at most `limit`. Each claim counts an attempt
+        (`Delivery.attempts` is the claimed attempt's number)."""
+
+    async def delivery_done(self, delivery_id: str, attempt: int, now: float) -> bool:
+        """Pending → delivered. False when the delivery is no longer pending on `attempt`
+        (its lease expired and another claim took it over)."""
+
+    async def delivery_failed(
+        self, delivery_id: str, attempt: int, now: float, error: str, next_at: float | None
+    ) -> bool:
+        """Attempt `attempt` failed with `error`: retried at `next_at` (pending, lease
+        released), or dead when `next_at` is None. False as for `delivery_done`."""
+
+    async def task_deliveries(self, tenant: str, task_id: str) -> list[Delivery] | None:
+        """The deliveries of a task, oldest first; None when the task does not exist."""
+
+    # -- reads -------------------------------------------------------------------------------
+    async def get_task(self, tenant: str, task_id: str) -> Task | None:
+        """The task with its events, attempts and deliveries."""
+
+    async def list_tasks(self, query: TaskQuery) -> tuple[list[Task], int | None]:
+        """A page of tasks (without events), newest first, and the cursor of the next page."""
+
+    async def read_logs(
+        self, tenant: str, task_id: str, after: int = 0, limit: int = 10_000
+    ) -> list[LogLine] | None:
+        """Log lines of a task after sequence `after`; None when the task does not exist."""
+
+    async def find_lost(self, node: str | None, now: float, limit: int) -> list[LostTask]:
+        """Tasks holding a lease (Running, Stopping, Suspended while running) whose lease
+        expired by `now`, plus, when `node` is given, every such task of `node` (used when a
+        node restarts: its instances died with it). Each says its `status`."""
+
+    async def next_run_at(self, tenant: str, function: str) -> float | None:
+        """When the earliest Enqueued task of a function becomes due; None when none waits."""
+
+    async def next_retry_at(self) -> float | None:
+        """When the earliest Retrying task becomes due; None when none waits."""
+
+    async def count_by_status(self, tenant: str, function: str) -> dict[TaskStatus, int]: ...
+
+    async def queue_stats(self) -> list[QueueStat]:
+        """Per (tenant, function) with waiting tasks: how many are Enqueued or Retrying (due or
+        not) and the oldest one's `created_at`. Cheap enough to read on every metrics scrape."""
+
+    async def function_stats(
+        self, tenant: str, function: str, now: float, recent: int = RECENT_ENDED
+    ) -> FunctionStats:
+        """Counts by status (every status), and over the function's `recent` latest ended
+        tasks: queue waits, attempt durations, end-to-end times, CPU summed over their attempts
+        and the peak RSS; plus how many of its tasks ended in the minute before `now`."""
+
+    # -- schedules ---------------------------------------------------------------------------
+    async def put_schedule(self, schedule: Schedule) -> bool:
+        """Create or replace a schedule's config and `next_fire_at` (its `created_at` and
+        `last_fire_at` are kept when it exists); True when created."""
+
+    async def get_schedule(self, tenant: str, name: str) -> Schedule | None: ...
+
+    async def list_schedules(self, tenant: str) -> list[Schedule]:
+        """The schedules of `tenant`, by name."""
+
+    async def delete_schedule(self, tenant: str, name: str) -> bool:
+        """False when there was no such schedule. Tasks it submitted stay."""
+
+    async def due_schedules(self, now: float, limit: int) -> list[Schedule]:
+        """Enabled schedules of every tenant whose `next_fire_at` is due by `now`, earliest
+        first; at most `limit`."""
+
+    async def next_schedule_at(self) -> float | None:
+        """The earliest `next_fire_at` of an enabled schedule; None when there is none."""
+
+    async def fire_schedule(
+        self,
+        tenant: str,
+        name: str,
+        tick: float,
+        next_fire_at: float,
+        submission: Submission,
+        now: float,
+        max_attempts: int,
+        default_priority: int,
+    ) -> Submitted | None:
+        """One tick, in one transaction: the task of the schedule's function (inserted as
+        `submit_many` inserts a client-given id, so firing the same tick twice makes one task:
+        the second answers it with created False) and the bookkeeping (`last_fire_at` becomes
+        at least `tick`, `next_fire_at` at least `next_fire_at`). None, writing nothing, when
+        the schedule no longer exists or is disabled."""
+
+    async def skip_schedule(self, tenant: str, name: str, next_fire_at: float) -> bool:
+        """Move an enabled schedule's `next_fire_at` on without firing (missed ticks under
+        `catch_up` none or latest, a missing function); False when it is gone or disabled."""

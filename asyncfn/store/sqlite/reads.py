@@ -1,0 +1,171 @@
+"""The SQLite store's reads, each run on a read-only connection of the reader pool.
+
+A read that takes several statements runs them in one read transaction, so it sees one snapshot
+even while the writer commits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+
+from asyncfn.domain import limits
+from asyncfn.domain.models import FunctionSpec, LogLine, Task, TaskQuery
+from asyncfn.domain.states import TaskStatus
+from asyncfn.domain.stats import FunctionStats, QueueStat
+from asyncfn.store.base import LostTask
+from asyncfn.store.sqlite.outbox import delivery_from_row
+from asyncfn.store.sqlite.rows import (
+    attempt_from_row,
+    event_from_row,
+    function_from_row,
+    lost_from_row,
+    task_from_row,
+)
+
+NO_CURSOR = 2**63 - 1
+"""Larger than any row: the `before` of a first page."""
+
+
+@contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """One read transaction (the connection is in autocommit mode otherwise)."""
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
+
+
+class SqliteReads:
+    """Read queries over the named statements `q`."""
+
+    def __init__(self, q: Mapping[str, str]) -> None:
+        self.q = q
+
+    def get_function(self, conn: sqlite3.Connection, tenant: str, name: str) -> FunctionSpec | None:
+        row = conn.execute(self.q["get_function"], {"tenant": tenant, "name": name}).fetchone()
+        return None if row is None else function_from_row(row)
+
+    def list_functions(self, conn: sqlite3.Connection, tenant: str | None) -> list[FunctionSpec]:
+        rows = conn.execute(self.q["list_functions"], {"tenant": tenant}).fetchall()
+        return [function_from_row(row) for row in rows]
+
+    def get_code(self, conn: sqlite3.Connection, sha256: str) -> bytes | None:
+        row = conn.execute(self.q["get_code"], {"sha256": sha256}).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def get_task(self, conn: sqlite3.Connection, tenant: str, task_id: str) -> Task | None:
+        with snapshot(conn):
+            row = conn.execute(self.q["get_task"], {"tenant": tenant, "id": task_id}).fetchone()
+            if row is None:
+                return None
+            key = {"row": row[0]}
+            events = tuple(map(event_from_row, conn.execute(self.q["task_events"], key)))
+            attempts = tuple(map(attempt_from_row, conn.execute(self.q["task_attempts"], key)))
+            found = conn.execute(self.q["task_deliveries"], key)
+            deliveries = tuple(map(delivery_from_row, found))
+        return dataclasses.replace(task_from_row(row, events, attempts), deliveries=deliveries)
+
+    def list_tasks(
+        self, conn: sqlite3.Connection, query: TaskQuery
+    ) -> tuple[list[Task], int | None]:
+        params: dict[str, Any] = {
+            "tenant": query.tenant,
+            "function": query.function,
+            "status": query.status,
+            "since": query.since,
+            "until": query.until,
+            "before": NO_CURSOR if query.cursor is None else query.cursor,
+            "limit": query.limit + 1,
+        }
+        name = "list_tasks" if query.function is None else "list_function_tasks"
+        rows = conn.execute(self.q[name], params).fetchall()
+        tasks = [task_from_row(row) for row in rows[: query.limit]]
+        if len(rows) > len(tasks) and tasks:
+            return tasks, tasks[-1].row
+        return tasks, None
+
+    def read_logs(
+        self, conn: sqlite3.Connection, tenant: str, task_id: str, after: int, limit: int
+    ) -> list[LogLine] | None:
+        with snapshot(conn):
+            row = conn.execute(
+                self.q["task_row_status"], {"tenant": tenant, "id": task_id}
+            ).fetchone()
+            if row is None:
+                return None
+            params = {"row": row[0], "after": after, "limit": limit}
+            return [LogLine(*line) for line in conn.execute(self.q["read_logs"], params)]
+
+    def find_lost(
+        self, conn: sqlite3.Connection, node: str | None, now: float, limit: int
+    ) -> list[LostTask]:
+        params = {"node": node, "now": now, "limit": limit}
+        return [lost_from_row(row) for row in conn.execute(self.q["find_lost"], params)]
+
+    def next_run_at(self, conn: sqlite3.Connection, tenant: str, function: str) -> float | None:
+        earliest: float | None = None
+        below = limits.PRIORITY[1] + 1
+        while True:
+            level = {"tenant": tenant, "function": function, "below": below}
+            (priority,) = conn.execute(self.q["top_priority_below"], level).fetchone()
+            if priority is None:
+                return earliest
+            params = {"tenant": tenant, "function": function, "priority": priority}
+            (at,) = conn.execute(self.q["next_run_at"], params).fetchone()
+            earliest = at if earliest is None else min(earliest, at)
+            below = priority
+
+    def next_retry_at(self, conn: sqlite3.Connection) -> float | None:
+        at: float | None = conn.execute(self.q["next_retry_at"]).fetchone()[0]
+        return at
+
+    def count_by_status(
+        self, conn: sqlite3.Connection, tenant: str, function: str
+    ) -> dict[TaskStatus, int]:
+        """Every status, 0 for those no task is in."""
+        counts = dict.fromkeys(TaskStatus, 0)
+        params = {"tenant": tenant, "function": function}
+        for status, count in conn.execute(self.q["count_by_status"], params):
+            counts[TaskStatus(status)] = count
+        return counts
+
+    def queue_stats(self, conn: sqlite3.Connection) -> list[QueueStat]:
+        return [
+            QueueStat(tenant, function, count, oldest)
+            for tenant, function, count, oldest in conn.execute(self.q["queue_stats"])
+        ]
+
+    def function_stats(
+        self, conn: sqlite3.Connection, tenant: str, function: str, now: float, recent: int
+    ) -> FunctionStats:
+        key = {"tenant": tenant, "function": function}
+        with snapshot(conn):
+            counts = self.count_by_status(conn, tenant, function)
+            ended = conn.execute(self.q["recent_ended_tasks"], {**key, "limit": recent}).fetchall()
+            rows = orjson.dumps([r[0] for r in ended]).decode()
+            attempts = conn.execute(self.q["recent_attempts"], {"rows": rows}).fetchall()
+            (finished,) = conn.execute(
+                self.q["finished_since"], {**key, "since": now - 60.0}
+            ).fetchone()
+        waits = tuple(
+            max(0.0, started - max(created, run_at))
+            for _, created, run_at, started, _ in ended
+            if started is not None
+        )
+        rss = [a[3] for a in attempts if a[3] is not None]
+        return FunctionStats(
+            counts=counts,
+            queue_wait_s=waits,
+            run_s=tuple(max(0.0, a[1] - a[0]) for a in attempts if a[1] is not None),
+            end_to_end_s=tuple(max(0.0, fin - created) for _, created, _, _, fin in ended),
+            cpu_ms=float(sum(a[2] for a in attempts if a[2] is not None)),
+            max_rss_mb=max(rss) if rss else None,
+            finished_last_minute=finished,
+        )

@@ -1,0 +1,127 @@
+"""The SQLite store's schedules: their rows, reads, and the ops that fire or skip a tick.
+
+Firing a tick is one op on the writer's connection, so one transaction: the schedule's
+bookkeeping and the task, inserted by `SqliteWrites.submit_many` like any client-given id.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+from asyncfn.domain.models import Submission, Submitted
+from asyncfn.domain.schedules import Schedule
+from asyncfn.store.sqlite.writes import SqliteWrites
+
+Connection = sqlite3.Connection
+
+
+def schedule_from_row(row: tuple[Any, ...]) -> Schedule:
+    """From the 13 columns `get_schedule` selects."""
+    (
+        tenant,
+        name,
+        function,
+        cron,
+        every_s,
+        timezone,
+        payload,
+        enabled,
+        catch_up,
+        last_fire_at,
+        next_fire_at,
+        created_at,
+        updated_at,
+    ) = row
+    return Schedule(
+        name=name,
+        function=function,
+        tenant=tenant,
+        cron=cron,
+        every_s=every_s,
+        timezone=timezone,
+        payload=bytes(payload),
+        enabled=bool(enabled),
+        catch_up=catch_up,
+        last_fire_at=None if last_fire_at is None else float(last_fire_at),
+        next_fire_at=None if next_fire_at is None else float(next_fire_at),
+        created_at=float(created_at),
+        updated_at=float(updated_at),
+    )
+
+
+class SqliteSchedules:
+    """Schedule ops and reads over the named statements `q`; tasks go through `writes`."""
+
+    def __init__(self, q: Mapping[str, str], writes: SqliteWrites) -> None:
+        self.q = q
+        self._writes = writes
+
+    # -- writes (on the writer's connection) -----------------------------------------------
+    def put(self, conn: Connection, schedule: Schedule, now: float) -> bool:
+        key = {"tenant": schedule.tenant, "name": schedule.name}
+        created = conn.execute(self.q["schedule_exists"], key).fetchone() is None
+        conn.execute(
+            self.q["upsert_schedule"],
+            {
+                **key,
+                "function": schedule.function,
+                "cron": schedule.cron,
+                "every_s": schedule.every_s,
+                "timezone": schedule.timezone,
+                "payload": schedule.payload,
+                "enabled": int(schedule.enabled),
+                "catch_up": schedule.catch_up,
+                "next_fire_at": schedule.next_fire_at,
+                "now": now,
+            },
+        )
+        return created
+
+    def delete(self, conn: Connection, tenant: str, name: str) -> bool:
+        key = {"tenant": tenant, "name": name}
+        return conn.execute(self.q["delete_schedule"], key).fetchone() is not None
+
+    def fire(
+        self,
+        conn: Connection,
+        tenant: str,
+        name: str,
+        tick: float,
+        next_fire_at: float,
+        submission: Submission,
+        now: float,
+        max_attempts: int,
+        default_priority: int,
+    ) -> Submitted | None:
+        params = {"tenant": tenant, "name": name, "tick": tick, "next_fire_at": next_fire_at}
+        found = conn.execute(self.q["fire_schedule"], params).fetchone()
+        if found is None:
+            return None
+        (function,) = found
+        (answer,) = self._writes.submit_many(
+            conn, tenant, function, [submission], now, max_attempts, default_priority
+        )
+        return answer
+
+    def skip(self, conn: Connection, tenant: str, name: str, next_fire_at: float) -> bool:
+        params = {"tenant": tenant, "name": name, "next_fire_at": next_fire_at}
+        return bool(conn.execute(self.q["skip_schedule"], params).rowcount == 1)
+
+    # -- reads (on a reader's connection) --------------------------------------------------
+    def get(self, conn: Connection, tenant: str, name: str) -> Schedule | None:
+        row = conn.execute(self.q["get_schedule"], {"tenant": tenant, "name": name}).fetchone()
+        return None if row is None else schedule_from_row(row)
+
+    def of_tenant(self, conn: Connection, tenant: str) -> list[Schedule]:
+        rows = conn.execute(self.q["list_schedules"], {"tenant": tenant}).fetchall()
+        return [schedule_from_row(r) for r in rows]
+
+    def due(self, conn: Connection, now: float, limit: int) -> list[Schedule]:
+        rows = conn.execute(self.q["due_schedules"], {"now": now, "limit": limit}).fetchall()
+        return [schedule_from_row(r) for r in rows]
+
+    def next_at(self, conn: Connection) -> float | None:
+        (at,) = conn.execute(self.q["next_schedule_at"]).fetchone()
+        return None if at is None else float(at)
