@@ -1,0 +1,364 @@
+"""Dispatcher: claims ready tasks for functions with free instance slots and runs them on pools.
+
+It is woken in-process when a submission commits (no polling on the hot path), by timers for
+delayed tasks, when a slot frees, and by a slow sweep that catches anything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from asyncfn.domain.models import ClaimedTask, FunctionSpec
+from asyncfn.domain.outcomes import NodeLost, Stopped, Succeeded
+from asyncfn.engine.catalog import FunctionCatalog, FunctionKey
+from asyncfn.engine.completer import Completer
+from asyncfn.engine.service import Supervisor, wait_for_event
+from asyncfn.metrics import NodeMetrics
+from asyncfn.runtime.bundles import BundleCache
+from asyncfn.runtime.pool import Assignment, InstancePool, RuntimeListener
+from asyncfn.store.base import Store
+
+log = logging.getLogger("asyncfn.engine")
+
+SWEEP_S = 1.0
+
+
+@dataclass(eq=False)
+class PoolSlot:
+    """A function's pool and the attempts this node runs on it."""
+
+    spec: FunctionSpec
+    pool: InstancePool
+    inflight: dict[int, ClaimedTask] = field(default_factory=dict)
+    reserved: int = 0
+    backlog: bool = True
+    retiring: bool = False
+
+    @property
+    def free(self) -> int:
+        return self.pool.capacity - len(self.inflight) - self.reserved
+
+
+class Dispatcher:
+    name = "dispatcher"
+
+    def __init__(
+        self,
+        store: Store,
+        catalog: FunctionCatalog,
+        bundles: BundleCache,
+        completer: Completer,
+        listener: RuntimeListener,
+        supervisor: Supervisor,
+        *,
+        node: str,
+        lease_s: float,
+        scratch_dir: Path,
+        instance_env: Mapping[str, str],
+        shutdown_grace_s: float = 5.0,
+        metrics: NodeMetrics | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._metrics = metrics or NodeMetrics()
+        self._store = store
+        self._catalog = catalog
+        self._bundles = bundles
+        self._completer = completer
+        self._listener = listener
+        self._supervisor = supervisor
+        self._node = node
+        self._lease_s = lease_s
+        self._scratch_dir = scratch_dir
+        self._instance_env = instance_env
+        self._grace_s = shutdown_grace_s
+        self._clock = clock
+        self._slots: dict[FunctionKey, PoolSlot] = {}
+        self._retired: set[PoolSlot] = set()
+        self._dirty: set[FunctionKey] = set()
+        self._timers: dict[FunctionKey, float] = {}
+        self._wake = asyncio.Event()
+        self._loop: asyncio.Task[None] | None = None
+        self._runs: set[asyncio.Task[None]] = set()
+        self._rebuilds: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self._pools_stopping = False
+        self._stop_requested: set[int] = set()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._loop is not None:
+            return
+        self._catalog.subscribe(self._function_changed)
+        for spec in self._catalog.all():
+            await self._build_slot(spec)
+        for key in self._slots:
+            at = await self._store.next_run_at(*key)
+            if at is not None:
+                self._timers[key] = at
+        self._loop = self._supervisor.spawn("dispatcher", self._run())
+
+    async def stop(self) -> None:
+        """Stop claiming, give running attempts `shutdown_grace_s` to end, then stop the pools;
+        attempts cut short are handed back (Retrying) as NodeLost by their run tasks."""
+        self._stopping = True
+        await self._supervisor.cancel(self._loop)
+        self._loop = None
+        for task in list(self._rebuilds):
+            await self._supervisor.cancel(task)
+        if self._runs:
+            await asyncio.wait(list(self._runs), timeout=self._grace_s)
+        self._pools_stopping = True
+        slots = [*self._slots.values(), *self._retired]
+        await asyncio.gather(*(s.pool.stop() for s in slots), return_exceptions=True)
+        if self._runs:
+            await asyncio.gather(*list(self._runs), return_exceptions=True)
+        self._slots.clear()
+        self._retired.clear()
+
+    # -- signals from other services ---------------------------------------------------------
+    def notify(self, key: FunctionKey, run_at: float | None = None) -> None:
+        """New tasks were committed for `key`; `run_at` when they are not due yet."""
+        if run_at is not None and run_at > self._clock():
+            current = self._timers.get(key)
+            if current is None or run_at < current:
+                self._timers[key] = run_at
+                self._wake.set()
+            return
+        self._dirty.add(key)
+        self._wake.set()
+
+    def running_rows(self) -> list[int]:
+        rows = [row for slot in self._slots.values() for row in slot.inflight]
+        rows += [row for slot in self._retired for row in slot.inflight]
+        return rows
+
+    @property
+    def node(self) -> str:
+        return self._node
+
+    def instance_counts(self) -> dict[str, int]:
+        """Live instance processes per function name on this node (retiring pools included)."""
+        counts: dict[str, int] = {}
+        for slot in (*self._slots.values(), *self._retired):
+            name = slot.spec.name
+            counts[name] = counts.get(name, 0) + len(slot.pool.instances)
+        return counts
+
+    # -- control of running attempts (after the store committed the transition) -------------
+    def mark_stopping(self, row: int) -> None:
+        """A stop of `row` was committed: whatever its attempt's outcome, it ends Stopped."""
+        if self._slot_running(row) is not None:
+            self._stop_requested.add(row)
+
+    async def stop_attempt(self, row: int, grace_s: float) -> bool:
+        """SIGTERM (then SIGKILL) the attempt of `row`; False when it does not run here."""
+        slot = self._slot_running(row)
+        return slot is not None and await slot.pool.stop_task(row, grace_s)
+
+    def suspend_attempt(self, row: int) -> bool:
+        slot = self._slot_running(row)
+        return slot is not None and slot.pool.suspend_task(row)
+
+    def resume_attempt(self, row: int) -> bool:
+        slot = self._slot_running(row)
+        return slot is not None and slot.pool.resume_task(row)
+
+    def _slot_running(self, row: int) -> PoolSlot | None:
+        for slot in (*self._slots.values(), *self._retired):
+            if row in slot.inflight:
+                return slot
+        return None
+
+    # -- pools -------------------------------------------------------------------------------
+    def _function_changed(self, key: FunctionKey, spec: FunctionSpec | None) -> None:
+        current = self._slots.get(key)
+        if (
+            current is not None
+            and spec is not None
+            and dataclasses.replace(current.spec, paused=spec.paused, updated_at=spec.updated_at)
+            == spec
+        ):
+            current.spec = spec  # only paused changed: keep the warm pool
+            self.notify(key)
+            return
+        old = self._slots.pop(key, None)
+        if old is not None:
+            self._retire(old)
+        if spec is not None and not self._stopping:
+            self._background(self._rebuilds, self._build_slot(spec), f"building {spec.name}'s pool")
+
+    async def _build_slot(self, spec: FunctionSpec) -> None:
+        if not spec.ready:
+            return
+        code_dir: Path | None = None
+        if spec.code_sha256 is not None:
+            sha = spec.code_sha256
+            code_dir = await self._bundles.ensure(sha, lambda: self._fetch_code(sha))
+        key = (spec.tenant, spec.name)
+        if self._catalog.get(*key) != spec or self._stopping:
+            return
+        pool = InstancePool(
+            spec,
+            code_dir,
+            self._listener,
+            scratch_dir=self._scratch_dir,
+            base_env=self._instance_env,
+        )
+        await pool.start()
+        old = self._slots.pop(key, None)
+        if old is not None:
+            self._retire(old)
+        self._slots[key] = PoolSlot(spec, pool)
+        self.notify(key)
+
+    async def _fetch_code(self, sha: str) -> bytes:
+        data = await self._store.get_code(sha)
+        if data is None:
+            raise LookupError(f"code {sha} is not in the store")
+        return data
+
+    def _retire(self, slot: PoolSlot) -> None:
+        slot.retiring = True
+        if slot.inflight or slot.reserved:
+            self._retired.add(slot)
+        else:
+            self._stop_pool(slot)
+
+    def _stop_pool(self, slot: PoolSlot) -> None:
+        self._retired.discard(slot)
+        self._background(self._rebuilds, slot.pool.stop(), f"stopping {slot.spec.name}'s pool")
+
+    @staticmethod
+    def _background(
+        tasks: set[asyncio.Task[None]], coro: Coroutine[Any, Any, None], what: str
+    ) -> None:
+        """Run `coro` as a tracked task whose failure is logged, not lost: a pool that cannot
+        be built leaves its function's tasks queued, and the log must say why."""
+        task = asyncio.get_running_loop().create_task(coro)
+        tasks.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            tasks.discard(finished)
+            if not finished.cancelled() and finished.exception() is not None:
+                log.error("%s failed", what, exc_info=finished.exception())
+
+        task.add_done_callback(done)
+
+    # -- the claim loop ----------------------------------------------------------------------
+    async def _run(self) -> None:
+        next_sweep = 0.0
+        while True:
+            now = self._clock()
+            delay = min([SWEEP_S, *(at - now for at in self._timers.values())])
+            if delay > 0 and not self._wake.is_set():
+                await wait_for_event(self._wake, delay)
+            self._wake.clear()
+            now = self._clock()
+            fired = [key for key, at in self._timers.items() if at <= now]
+            for key in fired:
+                del self._timers[key]
+                self._dirty.add(key)
+            if now >= next_sweep:
+                self._dirty.update(self._slots)
+                next_sweep = now + SWEEP_S
+            dirty, self._dirty = self._dirty, set()
+            claims = []
+            for key in dirty:
+                slot = self._slots.get(key)
+                if slot is None or slot.spec.paused:
+                    continue
+                if slot.free <= 0:
+                    slot.backlog = True
+                    continue
+                claims.append(self._claim(slot, slot.free))
+            if claims:
+                await asyncio.gather(*claims)
+            if fired:
+                await asyncio.gather(*(self._rearm(key) for key in fired))
+
+    async def _rearm(self, key: FunctionKey) -> None:
+        """After a timer fired, arm it for the next delayed task of the function: the store
+        knows it even when this node was not told (a restart, another node's submission)."""
+        at = await self._store.next_run_at(*key)
+        current = self._timers.get(key)
+        if at is not None and (current is None or at < current):
+            # A time already passed (due since the claim) fires at once, and re-arms again.
+            self._timers[key] = at
+            self._wake.set()
+
+    async def _claim(self, slot: PoolSlot, count: int) -> None:
+        slot.reserved += count
+        now = self._clock()
+        try:
+            claimed = await self._store.claim_ready(
+                slot.spec.tenant,
+                slot.spec.name,
+                self._node,
+                count,
+                now,
+                now + self._lease_s,
+                now - slot.spec.async_policy.max_event_age_s,
+            )
+        finally:
+            slot.reserved -= count
+        slot.backlog = len(claimed) == count
+        for task in claimed:
+            due = max(task.created_at, task.run_at or task.created_at)
+            self._metrics.queue_wait.labels(task.function).observe(max(0.0, task.started_at - due))
+            self._metrics.running.labels(task.function).inc()
+            slot.inflight[task.row] = task
+            self._background(self._runs, self._run_one(slot, task), f"running task {task.id}")
+
+    async def _run_one(self, slot: PoolSlot, task: ClaimedTask) -> None:
+        spec = slot.spec
+        assignment = Assignment(
+            row=task.row,
+            task_id=task.id,
+            function=task.function,
+            attempt=task.attempt,
+            payload=task.payload,
+            deadline=task.started_at + spec.timeout_s,
+            checkpoint=task.checkpoint,
+        )
+        try:
+            result = await slot.pool.run(assignment)
+            outcome = result.outcome
+            instance_id = result.instance_id
+            if task.row in self._stop_requested:
+                outcome = Stopped(outcome.duration_ms, outcome.resources)
+            elif self._pools_stopping and not isinstance(outcome, Succeeded):
+                outcome = NodeLost(self._node, "node shut down", outcome.duration_ms)
+        except asyncio.CancelledError:
+            outcome, instance_id = NodeLost(self._node, "node shut down"), None
+        finally:
+            del slot.inflight[task.row]
+            self._metrics.running.labels(task.function).dec()
+            self._stop_requested.discard(task.row)
+            self._slot_freed(slot)
+        detail = {"instance_id": instance_id} if instance_id else None
+        await self._completer.apply(
+            task.row,
+            task.attempt,
+            task.max_attempts,
+            spec.async_policy.retry_backoff,
+            outcome,
+            detail,
+            function=task.function,
+            created_at=task.created_at,
+        )
+
+    def _slot_freed(self, slot: PoolSlot) -> None:
+        if slot.retiring:
+            if not slot.inflight and not slot.reserved and slot in self._retired:
+                self._stop_pool(slot)
+            return
+        if slot.backlog and not self._stopping:
+            self._dirty.add((slot.spec.tenant, slot.spec.name))
+            self._wake.set()

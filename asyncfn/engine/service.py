@@ -1,0 +1,64 @@
+"""The `Service` protocol every engine service follows, and `Supervisor`: one dies → the node stops.
+
+A service tolerates stop-before-start and a double stop. Long-running loops run as tasks made by
+`Supervisor.spawn`, so an unexpected exception in any of them is logged and stops the node
+cleanly instead of leaving it half alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any, Protocol
+
+log = logging.getLogger("asyncfn.engine")
+
+
+async def wait_for_event(event: asyncio.Event, within_s: float) -> bool:
+    """Wait until `event` is set or `within_s` passes; True when it was set."""
+    try:
+        await asyncio.wait_for(event.wait(), within_s)
+    except TimeoutError:
+        return False
+    return True
+
+
+class Service(Protocol):
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class Supervisor:
+    """Owns the background loops of the engine's services; a crash in one sets `failed`."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.failed = asyncio.Event()
+        self.failure: BaseException | None = None
+
+    def spawn(self, name: str, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("service loop %s died", task.get_name(), exc_info=exc)
+            self.failure = exc
+            self.failed.set()
+
+    async def cancel(self, task: asyncio.Task[None] | None) -> None:
+        """Cancel one loop and wait until it has unwound."""
+        if task is None or task.done():
+            return
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -1,0 +1,73 @@
+"""Submitter: the write side of invocations: checks the function, commits the tasks (group
+committed by the store) and tells the dispatcher at once, so submit→start needs no polling."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from asyncfn.domain.errors import FunctionNotReady
+from asyncfn.domain.models import FunctionSpec, Submission, Submitted
+from asyncfn.engine.catalog import FunctionCatalog, FunctionKey
+from asyncfn.metrics import NodeMetrics
+from asyncfn.store.base import Store
+
+
+class Submitter:
+    name = "submitter"
+
+    def __init__(
+        self,
+        store: Store,
+        catalog: FunctionCatalog,
+        notify: Callable[[FunctionKey, float | None], None],
+        *,
+        metrics: NodeMetrics | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._metrics = metrics or NodeMetrics()
+        self._store = store
+        self._catalog = catalog
+        self._notify = notify
+        self._clock = clock
+
+    def function(self, tenant: str, name: str) -> FunctionSpec:
+        """The function to invoke; NotFound or FunctionNotReady when it cannot take tasks."""
+        spec = self._catalog.require(tenant, name)
+        if not spec.ready:
+            raise FunctionNotReady(name)
+        return spec
+
+    async def submit(
+        self, tenant: str, name: str, submissions: Sequence[Submission]
+    ) -> list[Submitted]:
+        """Commit `submissions` as new tasks of one function, in one transaction."""
+        spec = self.function(tenant, name)
+        now = self._clock()
+        results = await self._store.submit_many(
+            tenant,
+            name,
+            submissions,
+            now,
+            spec.async_policy.max_attempts,
+            spec.priority,
+        )
+        key = (tenant, name)
+        due_now = False
+        earliest: float | None = None
+        created = 0
+        for sub, res in zip(submissions, results, strict=True):
+            if not res.created:
+                continue
+            created += 1
+            if sub.run_at is None or sub.run_at <= now:
+                due_now = True
+            elif earliest is None or sub.run_at < earliest:
+                earliest = sub.run_at
+        if created:
+            self._metrics.submissions.labels(name).inc(created)
+        if due_now:
+            self._notify(key, None)
+        if earliest is not None:
+            self._notify(key, earliest)
+        return results

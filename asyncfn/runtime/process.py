@@ -1,0 +1,239 @@
+"""An instance's OS process as the parent sees it: how it starts (argv, clean environment, own
+process group, four pipes; `spawn_instance` is the seam a fork server will replace), its frames in
+and out, its output, signals to its group, its memory, and its exit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+import asyncfn
+from asyncfn.domain.models import FunctionSpec
+from asyncfn.runtime import protocol
+from asyncfn.runtime.logs import OnLine, OutputCapture
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+EXIT_GRACE_S = 1.0
+"""How long an instance may take to exit once its control pipe has closed."""
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+_READ_CHUNK = 1 << 18
+
+
+@dataclass(frozen=True, slots=True)
+class Spawned:
+    """A started instance and the parent's ends of its pipes (all owned by the caller)."""
+
+    process: subprocess.Popen[bytes]
+    pidfd: int
+    """Readable once the process has exited."""
+    control_read: int
+    control_write: int
+    stdout: int
+    stderr: int
+
+
+def asyncfn_root() -> str:
+    """The directory holding the `asyncfn` package: the instance's PYTHONPATH entry."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(asyncfn.__file__ or "")))
+
+
+def instance_env(spec: FunctionSpec, base_env: Mapping[str, str]) -> dict[str, str]:
+    """PATH, HOME and LANG from `base_env` (the node's Settings), what the bootstrap needs, and
+    `spec.env`: nothing else of the node's environment reaches an instance."""
+    source = base_env
+    env = {"PATH": source.get("PATH", DEFAULT_PATH), "LANG": source.get("LANG", "C.UTF-8")}
+    if "HOME" in source:
+        env["HOME"] = source["HOME"]
+    env.update(spec.env)
+    user_path = spec.env.get("PYTHONPATH")
+    env["PYTHONPATH"] = asyncfn_root() + (os.pathsep + user_path if user_path else "")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def instance_argv(
+    spec: FunctionSpec, code_dir: Path | None, read_fd: int, write_fd: int
+) -> list[str]:
+    """`python -m asyncfn.runtime.bootstrap ...` for this function (see bootstrap's docstring)."""
+    if spec.runtime == "command":
+        target = orjson.dumps(list(spec.command or ())).decode()
+    else:
+        target = spec.handler or ""
+    return [
+        sys.executable,
+        "-m",
+        "asyncfn.runtime.bootstrap",
+        str(os.getpid()),
+        str(read_fd),
+        str(write_fd),
+        str(spec.instance_concurrency),
+        spec.runtime,
+        target,
+        str(code_dir) if code_dir is not None else "",
+    ]
+
+
+def spawn_instance(
+    spec: FunctionSpec,
+    *,
+    code_dir: Path | None,
+    cwd: Path,
+    base_env: Mapping[str, str],
+) -> Spawned:
+    """Start an instance in its own process group (pgid == pid); raises OSError if it cannot.
+
+    Popen plus a pidfd rather than asyncio's subprocess: the exit is watched by the loop itself
+    (no child-watcher thread per instance, the same under uvloop). Call it from the event loop's
+    thread: the instance's PR_SET_PDEATHSIG follows the thread that forked it.
+    """
+    parent_read, child_write = os.pipe()
+    child_read, parent_write = os.pipe()
+    out_read, out_write = os.pipe()
+    err_read, err_write = os.pipe()
+    parent_fds = (parent_read, parent_write, out_read, err_read)
+    try:
+        process = subprocess.Popen(
+            instance_argv(spec, code_dir, child_read, child_write),
+            stdin=subprocess.DEVNULL,
+            stdout=out_write,
+            stderr=err_write,
+            pass_fds=(child_read, child_write),
+            env=instance_env(spec, base_env),
+            cwd=cwd,
+            process_group=0,
+        )
+    except BaseException:
+        for fd in parent_fds:
+            os.close(fd)
+        raise
+    finally:
+        for fd in (child_read, child_write, out_write, err_write):
+            os.close(fd)
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except BaseException:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        for fd in parent_fds:
+            os.close(fd)
+        raise
+    return Spawned(process, pidfd, parent_read, parent_write, out_read, err_read)
+
+
+class InstanceProcess:
+    """A spawned instance's pipes and lifetime: decoded frames go to `on_frame`, output lines to
+    `on_line`, and `on_exit` runs once the process is reaped and its pipes are drained."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        spawned: Spawned,
+        *,
+        on_frame: Callable[[protocol.Message], None],
+        on_line: OnLine,
+        on_exit: Callable[[], None],
+    ) -> None:
+        self._loop = loop
+        self._process = spawned.process
+        self.pid = spawned.process.pid
+        self.exited = False
+        self.note = ""
+        """Why the parent killed it, when the process itself cannot say (a bad frame)."""
+        self._on_frame = on_frame
+        self._on_exit = on_exit
+        self._decoder = protocol.FrameDecoder()
+        self._exit_timer: asyncio.TimerHandle | None = None
+        self._pidfd = spawned.pidfd
+        self._control = spawned.control_read
+        os.set_blocking(self._control, False)
+        loop.add_reader(self._control, self._on_control)
+        self._writer = protocol.PipeWriter(loop, spawned.control_write)
+        self.output = OutputCapture(loop, spawned.stdout, spawned.stderr, on_line)
+        loop.add_reader(self._pidfd, self._on_reaped)
+
+    @property
+    def returncode(self) -> int | None:
+        return self._process.returncode
+
+    def send(self, frame: bytes) -> None:
+        self._writer.write(frame)
+
+    def end_input(self) -> None:
+        """Close the control pipe's parent end: the instance reads end of file and exits."""
+        self._writer.close()
+
+    def signal_group(self, sig: int) -> None:
+        """Signal every process in the instance's group (nothing once it is reaped)."""
+        if not self.exited:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, sig)
+
+    def rss_mb(self, extra_pids: list[int]) -> float:
+        """Resident memory of the instance plus `extra_pids` (its command children), from /proc."""
+        return sum(_rss_bytes(pid) for pid in (self.pid, *extra_pids)) / (1 << 20)
+
+    def _on_control(self) -> bool:
+        """Read and dispatch what the control pipe holds; False when there was nothing."""
+        try:
+            data = os.read(self._control, _READ_CHUNK)
+        except BlockingIOError:
+            return False
+        if not data:
+            self._close_control()
+            if self._exit_timer is None:
+                self._exit_timer = self._loop.call_later(
+                    EXIT_GRACE_S, self.signal_group, signal.SIGKILL
+                )
+            return False
+        try:
+            frames = self._decoder.feed(data)
+        except (protocol.ProtocolError, orjson.JSONDecodeError) as exc:
+            logger.error("instance pid %d sent a bad frame (%s); killing it", self.pid, exc)
+            self.note = f"bad frame from the instance: {exc}"
+            self._close_control()
+            self.signal_group(signal.SIGKILL)
+            return False
+        for header, _ in frames:
+            self._on_frame(header)
+        return True
+
+    def _on_reaped(self) -> None:
+        self._loop.remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        self._process.wait()  # it has exited: immediate, and sets returncode
+        while self._control >= 0 and self._on_control():  # frames it sent before exiting
+            pass
+        self.output.close()  # what is left goes to the attempts still running
+        self._close_control()
+        self._writer.close()
+        if self._exit_timer is not None:
+            self._exit_timer.cancel()
+        self.signal_group(signal.SIGKILL)  # whatever the instance left behind in its group
+        self.exited = True
+        self._on_exit()
+
+    def _close_control(self) -> None:
+        if self._control >= 0:
+            self._loop.remove_reader(self._control)
+            os.close(self._control)
+            self._control = -1
+
+
+def _rss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * _PAGE_SIZE
+    except (OSError, IndexError, ValueError):
+        return 0
