@@ -1,0 +1,75 @@
+"""The one mapping from domain errors (and FastAPI's own) to HTTP: status plus the JSON error body
+`{"error": {"code", "message", "field", ...}}`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from asyncfn.api.render import json_response
+from asyncfn.domain import errors
+
+log = logging.getLogger("asyncfn.api")
+
+STATUS: list[tuple[type[errors.AsyncfnError], int]] = [
+    (errors.NotFound, 404),
+    (errors.Malformed, 400),
+    (errors.InvalidInput, 422),
+    (errors.Conflict, 409),
+    (errors.PayloadTooLarge, 413),
+    (errors.Unavailable, 503),
+]
+
+
+def status_of(exc: errors.AsyncfnError) -> int:
+    for kind, status in STATUS:
+        if isinstance(exc, kind):
+            return status
+    return 500
+
+
+def error_body(code: str, message: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "field": field, **extra}}
+
+
+def error_response(exc: errors.AsyncfnError) -> Response:
+    body = error_body(exc.code, exc.message, exc.field, **exc.extra)
+    return json_response(body, status_of(exc))
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, errors.AsyncfnError)
+    return error_response(exc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+    loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+    field = ".".join(loc) or None
+    message = f"{field}: {first['msg']}" if field else str(first["msg"])
+    status = 400 if first.get("type") == "json_invalid" else 422
+    return json_response(error_body("invalid_input", message, field), status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return json_response(error_body(code, str(exc.detail)), exc.status_code, exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return json_response(error_body("internal", "internal error; see the server log"), 500)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(errors.AsyncfnError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,59 @@
+"""FastPath: the ASGI entry of the API. Invocations are answered straight from ASGI; every other
+request goes to the FastAPI app. Domain errors get the same JSON error shape on both paths."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from asyncfn.api.deps import NodeServices
+from asyncfn.api.errors import error_body, error_response
+from asyncfn.api.render import json_response
+from asyncfn.api.routes.invocations import invoke, invoke_batch
+from asyncfn.domain.errors import AsyncfnError
+
+log = logging.getLogger("asyncfn.api")
+
+Handler = Callable[[NodeServices, str, Request], Awaitable[Response]]
+PREFIX = "/v1/functions/"
+ENDPOINTS: dict[str, Handler] = {"/invocations": invoke, "/invocations:batch": invoke_batch}
+
+
+class FastPath:
+    def __init__(self, app: FastAPI, node: NodeServices) -> None:
+        self.app = app
+        self.node = node
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = _match(scope)
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        handler, name = route
+        request = Request(scope, receive)
+        try:
+            response = await handler(self.node, name, request)
+        except AsyncfnError as exc:
+            response = error_response(exc)
+        except Exception:
+            log.exception("unhandled error on POST %s", scope["path"])
+            response = json_response(error_body("internal", "internal error; see the log"), 500)
+        await response(scope, receive, send)
+
+
+def _match(scope: Scope) -> tuple[Handler, str] | None:
+    if scope["type"] != "http" or scope["method"] != "POST":
+        return None
+    path: str = scope["path"]
+    if not path.startswith(PREFIX):
+        return None
+    name, slash, action = path[len(PREFIX) :].partition("/")
+    handler = ENDPOINTS.get(slash + action)
+    if handler is None or not name:
+        return None
+    return handler, name

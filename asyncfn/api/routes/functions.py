@@ -1,0 +1,98 @@
+"""Routes for functions: create/update, read, list, delete, and code upload."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request, Response
+
+from asyncfn.api.deps import node_of, tenant_of
+from asyncfn.api.render import function_json, function_stats_json, json_response
+from asyncfn.api.schemas import FunctionIn
+from asyncfn.domain import limits
+from asyncfn.domain.errors import InvalidInput, Malformed, NotFound, PayloadTooLarge
+from asyncfn.runtime.bundles import validate_zip
+
+router = APIRouter(prefix="/v1/functions", tags=["functions"])
+
+
+def _check_name(name: str) -> None:
+    if not limits.NAME_RE.match(name):
+        raise InvalidInput(
+            "a function name is 1 to 64 letters, digits, '-' or '_', starting with a letter",
+            field="name",
+        )
+
+
+@router.get("")
+async def list_functions(request: Request) -> Response:
+    specs = node_of(request).catalog.of_tenant(tenant_of(request))
+    return json_response({"items": [function_json(s) for s in specs]})
+
+
+@router.put("/{name}", status_code=200, responses={201: {"description": "created"}})
+async def put_function(name: str, config: FunctionIn, request: Request) -> Response:
+    _check_name(name)
+    spec, created = await node_of(request).catalog.put(config.to_spec(name, tenant_of(request)))
+    return json_response(function_json(spec), 201 if created else 200)
+
+
+@router.get("/{name}")
+async def get_function(name: str, request: Request) -> Response:
+    spec = node_of(request).catalog.require(tenant_of(request), name)
+    return json_response(function_json(spec))
+
+
+@router.get("/{name}/stats")
+async def function_stats(name: str, request: Request) -> Response:
+    """Counts by status, queued, running, instances, resources and latency percentiles over
+    the function's last 1,000 ended tasks, and the finish rate of the last minute."""
+    node = node_of(request)
+    tenant = tenant_of(request)
+    node.catalog.require(tenant, name)
+    stats = await node.store.function_stats(tenant, name, time.time())
+    return json_response(function_stats_json(name, stats, node.metrics.instance_count(name)))
+
+
+@router.delete("/{name}", status_code=204)
+async def delete_function(name: str, request: Request) -> Response:
+    await node_of(request).catalog.delete(tenant_of(request), name)
+    return Response(status_code=204)
+
+
+@router.post("/{name}:suspend")
+async def suspend_function(name: str, request: Request) -> Response:
+    """Pause the function's queue: tasks are still accepted but none is dispatched."""
+    spec = await node_of(request).control.pause_function(tenant_of(request), name, True)
+    return json_response(function_json(spec))
+
+
+@router.post("/{name}:resume")
+async def resume_function(name: str, request: Request) -> Response:
+    """Dispatch the function's queue again."""
+    spec = await node_of(request).control.pause_function(tenant_of(request), name, False)
+    return json_response(function_json(spec))
+
+
+@router.put(
+    "/{name}/code",
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}
+        }
+    },
+)
+async def put_code(name: str, request: Request) -> Response:
+    node = node_of(request)
+    tenant = tenant_of(request)
+    if node.catalog.get(tenant, name) is None:
+        raise NotFound("function", name)
+    data = await request.body()
+    if len(data) > limits.CODE_MAX_BYTES:
+        raise PayloadTooLarge(f"a code zip is at most {limits.CODE_MAX_BYTES} bytes", field="body")
+    try:
+        validate_zip(data)
+    except InvalidInput as exc:
+        raise Malformed(exc.message, field="body") from exc
+    sha = await node.catalog.set_code(tenant, name, data)
+    return json_response({"sha256": sha, "size": len(data)})

@@ -1,0 +1,51 @@
+"""System routes: health, and the dashboard at / with its files under /ui/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request, Response
+from starlette.responses import FileResponse
+
+from asyncfn.api.deps import node_of
+from asyncfn.api.render import json_response
+from asyncfn.domain.errors import NotFound
+from asyncfn.metrics import CONTENT_TYPE
+
+router = APIRouter(tags=["system"])
+
+WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
+# The dashboard's files, served under /ui/ (a fixed list: nothing else in the folder is exposed).
+WEB_ASSETS = {
+    "app.js": "text/javascript; charset=utf-8",
+    "style.css": "text/css; charset=utf-8",
+}
+NO_CACHE = {"Cache-Control": "no-cache"}
+
+
+@router.get("/healthz")
+async def healthz(request: Request) -> Response:
+    node = node_of(request)
+    return json_response({"status": "ok", "node": node.settings.node_name})
+
+
+@router.get("/metrics", tags=["system"])
+async def metrics(request: Request) -> Response:
+    """Prometheus text exposition of this node's metrics (its own registry)."""
+    node = node_of(request)
+    await node.metrics.refresh()
+    return Response(node.metrics.exposition(), media_type=CONTENT_TYPE)
+
+
+@router.get("/", include_in_schema=False)
+async def index() -> Response:
+    """The dashboard (asyncfn/web): static files that talk to the v1 API from the browser."""
+    return FileResponse(WEB_DIR / "index.html", media_type="text/html", headers=NO_CACHE)
+
+
+@router.get("/ui/{asset}", include_in_schema=False)
+async def ui_asset(asset: str) -> Response:
+    media_type = WEB_ASSETS.get(asset)
+    if media_type is None:
+        raise NotFound("asset", asset)
+    return FileResponse(WEB_DIR / asset, media_type=media_type, headers=NO_CACHE)

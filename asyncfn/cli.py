@@ -1,0 +1,446 @@
+"""`asyncfn`: `serve` starts a node; the other verbs mirror the HTTP API through `client.py`.
+
+Every option also reads an `ASYNCFN_*` environment variable. Exit codes: 0 ok, 1 an API (or
+connection) error, printed in red on stderr without a traceback, 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+
+from asyncfn import cli_render as render
+from asyncfn import node
+from asyncfn.client import DEFAULT_URL, ApiError, Client, TaskFailed
+from asyncfn.settings import Settings
+
+app = typer.Typer(
+    name="asyncfn",
+    help="Run functions asynchronously as tracked tasks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The node the verbs talk to."""
+
+    url: str
+    api_key: str | None
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Option(envvar="ASYNCFN_URL", help="The node's URL.")] = DEFAULT_URL,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="ASYNCFN_API_KEY", help="Bearer API key.")
+    ] = None,
+) -> None:
+    ctx.obj = Target(url, api_key)
+
+
+@contextmanager
+def _connect(ctx: typer.Context) -> Iterator[Client]:
+    """A client for the command's node; API and connection errors end the command with 1."""
+    target: Target = ctx.find_object(Target) or Target(DEFAULT_URL, None)
+    try:
+        with Client(target.url, api_key=target.api_key) as client:
+            yield client
+    except TaskFailed as exc:
+        render.error(exc.message, exc.error.get("traceback"))
+        raise typer.Exit(1) from None
+    except ApiError as exc:
+        render.error(f"{exc.message} ({exc.code})")
+        raise typer.Exit(1) from None
+    except httpx.HTTPError as exc:
+        render.error(f"cannot talk to {target.url}: {exc or type(exc).__name__}")
+        raise typer.Exit(1) from None
+
+
+def _opt(name: str, help: str, *flags: str) -> Any:
+    """An option that also reads ASYNCFN_<NAME>."""
+    return typer.Option(*flags, envvar=f"ASYNCFN_{name}", help=help)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, _opt("HOST", "Address to listen on.")] = None,
+    port: Annotated[int | None, _opt("PORT", "Port to listen on.")] = None,
+    data_dir: Annotated[Path | None, _opt("DATA_DIR", "Folder of the node's data.")] = None,
+    store: Annotated[
+        str | None, _opt("STORE", "Store URL; default SQLite in the data dir.")
+    ] = None,
+    node_name: Annotated[str | None, _opt("NODE_NAME", "This node's name.")] = None,
+    deploy: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="A folder of functions to deploy (repeatable); ASYNCFN_DEPLOY, a JSON list, "
+            "is read by Settings."
+        ),
+    ] = None,
+    log_level: Annotated[str | None, _opt("LOG_LEVEL", "debug, info, warning, error.")] = None,
+    log_format: Annotated[
+        str | None, _opt("LOG_FORMAT", "text, or json: one JSON object per line.")
+    ] = None,
+    group_commit: Annotated[
+        bool | None,
+        typer.Option(
+            "--group-commit/--no-group-commit",
+            envvar="ASYNCFN_GROUP_COMMIT",
+            help="Share one transaction among concurrent writes (off only to measure it).",
+        ),
+    ] = None,
+) -> None:
+    """Start a node: the API, the engine and the runtime, until interrupted."""
+    given: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "data_dir": data_dir,
+        "store": store,
+        "node_name": node_name,
+        "deploy": deploy or None,
+        "log_level": log_level,
+        "log_format": log_format,
+        "group_commit": group_commit,
+    }
+    try:
+        settings = Settings(**{k: v for k, v in given.items() if v is not None})
+    except (ValidationError, SettingsError) as exc:
+        render.error(f"invalid settings: {exc}")
+        raise typer.Exit(2) from None
+    node.serve(settings)
+
+
+def _function_body(
+    config_file: Path | None, flags: dict[str, Any], retries: int | None, env: list[str]
+) -> dict[str, Any]:
+    """The config file's fields (a `function` answer works), overridden by the flags given."""
+    body: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            body = json.loads(config_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--config") from None
+        if not isinstance(body, dict):
+            raise typer.BadParameter("must hold a JSON object", param_hint="--config")
+        for owned_by_server in ("name", "code_sha256", "created_at", "updated_at"):
+            body.pop(owned_by_server, None)  # so `asyncfn function F > f.json` deploys back
+    body.update({k: v for k, v in flags.items() if v is not None})
+    if retries is not None:
+        body["async"] = {**(body.get("async") or {}), "max_retries": retries}
+    if env:
+        pairs = dict(_key_value(item) for item in env)
+        body["env"] = {**(body.get("env") or {}), **pairs}
+    return body
+
+
+def _key_value(item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--env")
+    return key, value
+
+
+@app.command()
+def deploy(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The function's name.")],
+    handler: Annotated[str | None, _opt("HANDLER", "Python handler, module:function.")] = None,
+    command: Annotated[
+        str | None, _opt("COMMAND", 'A command run per task, e.g. "ffmpeg -i pipe:0 ...".')
+    ] = None,
+    code: Annotated[
+        Path | None, _opt("CODE", "The code: a folder (zipped for you) or a zip file.")
+    ] = None,
+    timeout: Annotated[int | None, _opt("TIMEOUT", "Seconds a task may run.")] = None,
+    memory: Annotated[int | None, _opt("MEMORY", "Memory of an instance, MB.")] = None,
+    max_instances: Annotated[int | None, _opt("MAX_INSTANCES", "Most instances.")] = None,
+    concurrency: Annotated[int | None, _opt("CONCURRENCY", "Tasks one instance runs.")] = None,
+    min_instances: Annotated[int | None, _opt("MIN_INSTANCES", "Warm instances kept.")] = None,
+    retries: Annotated[int | None, _opt("RETRIES", "Retries after a failed attempt.")] = None,
+    env: Annotated[
+        list[str] | None, _opt("ENV", "KEY=VALUE for the function (repeatable).")
+    ] = None,
+    config_file: Annotated[
+        Path | None,
+        _opt("CONFIG", "A JSON file of function config; flags override it.", "--config"),
+    ] = None,
+) -> None:
+    """Create or update a function and upload its code."""
+    if handler is not None and command is not None:
+        raise typer.BadParameter("give --handler or --command, not both")
+    if code is not None and not code.exists():
+        raise typer.BadParameter(f"{code} does not exist", param_hint="--code")
+    flags = {
+        "timeout_s": timeout,
+        "memory_mb": memory,
+        "max_instances": max_instances,
+        "instance_concurrency": concurrency,
+        "min_instances": min_instances,
+    }
+    body = _function_body(config_file, flags, retries, env or [])
+    from_file = {key: body.pop(key, None) for key in ("runtime", "handler", "command")}
+    runtime = None
+    if handler is None and command is None:
+        runtime, handler, command = from_file["runtime"], from_file["handler"], from_file["command"]
+    with _connect(ctx) as client:
+        function = client.deploy(
+            name, handler=handler, command=command, runtime=runtime, code=code, **body
+        )
+    render.as_json(function)
+    render.note(f"deployed {name}; code sha256 {function.get('code_sha256') or '(none)'}")
+
+
+@app.command()
+def functions(ctx: typer.Context) -> None:
+    """List the functions."""
+    with _connect(ctx) as client:
+        render.functions_table(client.list_functions())
+
+
+@app.command()
+def function(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
+    """Show one function as JSON."""
+    with _connect(ctx) as client:
+        render.as_json(client.get_function(name))
+
+
+@app.command()
+def delete(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
+    """Delete a function; its queued tasks end Invalid."""
+    with _connect(ctx) as client:
+        client.delete_function(name)
+    render.note(f"deleted {name}")
+
+
+def _payload(payload: str | None, file: Path | None) -> bytes:
+    if payload is not None and file is not None:
+        raise typer.BadParameter("give a PAYLOAD or --file, not both")
+    if file is not None:
+        try:
+            return file.read_bytes()
+        except OSError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--file") from None
+    if payload == "-":
+        return sys.stdin.buffer.read()
+    return (payload or "").encode()
+
+
+@app.command()
+def invoke(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The function.")],
+    payload: Annotated[
+        str | None, typer.Argument(metavar="[PAYLOAD]", help="The payload; - reads stdin.")
+    ] = None,
+    file: Annotated[Path | None, _opt("FILE", "Read the payload from a file.")] = None,
+    async_: Annotated[bool, _opt("ASYNC", "Submit a task and print its id.", "--async")] = False,
+    wait: Annotated[bool, _opt("WAIT", "With --async: wait and print the final task.")] = False,
+    delay: Annotated[float | None, _opt("DELAY", "Run no sooner than S seconds from now.")] = None,
+    run_at: Annotated[str | None, _opt("RUN_AT", "Run no sooner than T (RFC 3339).")] = None,
+    task_id: Annotated[str | None, _opt("TASK_ID", "The task's id (de-duplicates).")] = None,
+    priority: Annotated[int | None, _opt("PRIORITY", "Higher runs first.")] = None,
+) -> None:
+    """Invoke a function: sync by default (prints the result), or --async (prints the id)."""
+    data = _payload(payload, file)
+    if not async_:
+        if wait or any(v is not None for v in (delay, run_at, task_id, priority)):
+            raise typer.BadParameter(
+                "--wait, --delay, --run-at, --task-id, --priority need --async"
+            )
+        with _connect(ctx) as client:
+            value = client.invoke(name, data)
+        render.result(value)
+        return
+    with _connect(ctx) as client:
+        handle = client.invoke_async(
+            name, data, task_id=task_id, delay_s=delay, run_at=run_at, priority=priority
+        )
+        if not wait:
+            render.line(handle.task_id)
+            return
+        render.note(f"task {handle.task_id} {handle.status}; waiting")
+        task = handle.wait()
+    render.as_json(task)
+    if task["status"] != "Succeeded":
+        raise typer.Exit(1)
+
+
+@app.command()
+def tasks(
+    ctx: typer.Context,
+    function: Annotated[str | None, _opt("FUNCTION", "Only this function's tasks.")] = None,
+    status: Annotated[str | None, _opt("STATUS", "Only tasks in this status.")] = None,
+    limit: Annotated[int, _opt("LIMIT", "How many, newest first.")] = 20,
+) -> None:
+    """List tasks, newest first."""
+    with _connect(ctx) as client:
+        page = client.list_tasks(function=function, status=status, limit=limit)
+    render.tasks_table(page["items"])
+    if page.get("next_cursor"):
+        render.note(f"more tasks than {limit}; raise --limit to see them")
+
+
+@app.command()
+def task(ctx: typer.Context, task_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
+    """Show one task as JSON, events included; its deliveries are summed up on stderr."""
+    with _connect(ctx) as client:
+        found = client.get_task(task_id)
+    render.as_json(found)
+    render.deliveries(found)
+
+
+@app.command()
+def logs(
+    ctx: typer.Context,
+    task_id: Annotated[str, typer.Argument(metavar="ID")],
+    follow: Annotated[
+        bool, _opt("FOLLOW", "Keep printing until the task ends.", "-f", "--follow")
+    ] = False,
+) -> None:
+    """Print a task's log lines: time, stream, line."""
+    with _connect(ctx) as client:
+        if follow:
+            for item in client.follow_logs(task_id):
+                render.line(render.log_line(item))
+            return
+        after = 0
+        while page := client.logs(task_id, after):
+            for item in page:
+                render.line(render.log_line(item))
+            after = max(int(item["seq"]) for item in page)
+
+
+TaskId = Annotated[str, typer.Argument(metavar="ID", help="The task.")]
+FunctionName = Annotated[str, typer.Argument(metavar="NAME", help="The function.")]
+
+
+def _show_status(answer: dict[str, Any]) -> None:
+    render.line(f"{answer['task_id']} {answer['status']}")
+
+
+@app.command()
+def stop(ctx: typer.Context, task_id: TaskId) -> None:
+    """Stop a task and wait for it to end; prints `ID STATUS` (Stopped, or still Stopping)."""
+    with _connect(ctx) as client:
+        answer = client.stop(task_id)
+    _show_status(answer)
+    if answer["status"] != "Stopped":
+        render.note(f"{task_id} is still stopping; `asyncfn task {task_id}` shows when it ends")
+
+
+@app.command()
+def suspend(ctx: typer.Context, task_id: TaskId) -> None:
+    """Suspend a task until resumed; prints `ID STATUS`."""
+    with _connect(ctx) as client:
+        _show_status(client.suspend(task_id))
+
+
+@app.command()
+def resume(ctx: typer.Context, task_id: TaskId) -> None:
+    """Let a suspended task run again; prints `ID STATUS`."""
+    with _connect(ctx) as client:
+        _show_status(client.resume(task_id))
+
+
+@app.command()
+def rerun(
+    ctx: typer.Context,
+    task_id: TaskId,
+    new_task_id: Annotated[
+        str | None, _opt("TASK_ID", "The new task's id (de-duplicates).", "--task-id")
+    ] = None,
+) -> None:
+    """Submit an ended task again, same function and payload; prints the new task's id."""
+    with _connect(ctx) as client:
+        handle = client.rerun(task_id, task_id=new_task_id)
+    render.line(handle.task_id)
+    render.note(f"rerun of {task_id}: {handle.task_id} {handle.status}")
+
+
+def _show_paused(function: dict[str, Any]) -> None:
+    render.line(f"{function['name']} {'paused' if function.get('paused') else 'unpaused'}")
+
+
+@app.command()
+def pause(ctx: typer.Context, name: FunctionName) -> None:
+    """Pause a function's queue: tasks are still accepted but none starts; prints `NAME paused`."""
+    with _connect(ctx) as client:
+        _show_paused(client.suspend_function(name))
+
+
+@app.command()
+def unpause(ctx: typer.Context, name: FunctionName) -> None:
+    """Let a paused function's queue run again; prints `NAME unpaused`."""
+    with _connect(ctx) as client:
+        _show_paused(client.resume_function(name))
+
+
+@app.command()
+def schedules(ctx: typer.Context) -> None:
+    """List the schedules with their next fire times."""
+    with _connect(ctx) as client:
+        render.schedules_table(client.list_schedules())
+
+
+@app.command()
+def schedule(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The schedule.")],
+    function: Annotated[str, typer.Option(help="The function each tick invokes.")],
+    cron: Annotated[str | None, typer.Option(help="A cron expression, e.g. '*/5 * * * *'.")] = None,
+    every: Annotated[int | None, typer.Option(help="Or every S seconds.", min=1)] = None,
+    payload: Annotated[
+        str | None, typer.Option(help="The payload as JSON (a JSON string is sent as text).")
+    ] = None,
+    timezone: Annotated[str, typer.Option(help="The IANA time zone of --cron.")] = "UTC",
+    catch_up: Annotated[
+        str, typer.Option(help="Ticks missed while no node ran: none, latest or all.")
+    ] = "none",
+    disable: Annotated[bool, typer.Option(help="Keep the schedule but do not fire it.")] = False,
+) -> None:
+    """Create or update a schedule that invokes a function on a cron expression or interval."""
+    if (cron is None) == (every is None):
+        raise typer.BadParameter("give exactly one of --cron and --every")
+    config: dict[str, Any] = {
+        "function": function,
+        "cron": cron,
+        "every_s": every,
+        "timezone": timezone,
+        "catch_up": catch_up,
+        "enabled": not disable,
+    }
+    if payload is not None:
+        try:
+            config["payload"] = json.loads(payload)
+        except ValueError:
+            raise typer.BadParameter("not JSON", param_hint="--payload") from None
+    with _connect(ctx) as client:
+        stored = client.put_schedule(name, **config)
+    render.schedules_table([stored])
+
+
+@app.command()
+def unschedule(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
+    """Delete a schedule (the tasks it submitted stay)."""
+    with _connect(ctx) as client:
+        client.delete_schedule(name)
+    render.note(f"deleted schedule {name}")
+
+
+def main() -> None:
+    """The `asyncfn` console script."""
+    app(prog_name="asyncfn")

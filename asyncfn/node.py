@@ -1,0 +1,245 @@
+"""Node: builds the store, the engine's services, the runtime and the HTTP app from Settings;
+starts them in order and stops them in reverse."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import uvicorn
+import uvloop
+
+from asyncfn.api.app import create_app
+from asyncfn.domain.models import DEFAULT_TENANT, FunctionSpec
+from asyncfn.engine.catalog import FunctionCatalog
+from asyncfn.engine.completer import Completer
+from asyncfn.engine.completions import Completions
+from asyncfn.engine.control import TaskControl
+from asyncfn.engine.deliverer import Deliverer
+from asyncfn.engine.dispatcher import Dispatcher
+from asyncfn.engine.janitor import Janitor
+from asyncfn.engine.leases import LeaseKeeper
+from asyncfn.engine.reporter import AttemptReporter
+from asyncfn.engine.scheduler import Scheduler
+from asyncfn.engine.schedules import ScheduleRunner
+from asyncfn.engine.service import Service, Supervisor
+from asyncfn.engine.submitter import Submitter
+from asyncfn.metrics import NodeMetrics
+from asyncfn.runtime.bundles import BundleCache, zip_directory
+from asyncfn.server_logs import configure_logging
+from asyncfn.settings import Settings
+from asyncfn.store import open_store
+
+log = logging.getLogger("asyncfn.node")
+
+
+class Node:
+    """One asyncfn node. `start()` brings services up in dependency order; `stop()` runs the
+    written shutdown sequence: stop claiming → drain or hand back running attempts → flush
+    logs → flush the group commit and close the store."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        data_dir = settings.data_dir.resolve()
+        self.supervisor = Supervisor()
+        self.metrics = NodeMetrics()
+        self.store = open_store(settings.store_url, group_commit=settings.group_commit)
+        self.catalog = FunctionCatalog(self.store)
+        self.completions = Completions()
+        self.reporter = AttemptReporter(
+            self.store, self.supervisor, max_bytes=settings.log_max_bytes_per_task
+        )
+        self.scheduler = Scheduler(
+            self.store,
+            self.catalog,
+            self.supervisor,
+            lambda key: self._notify(key),
+            metrics=self.metrics,
+        )
+        self.completer = Completer(
+            self.store,
+            self.reporter,
+            self.completions,
+            on_retry=self.scheduler.retry_at,
+            metrics=self.metrics,
+        )
+        self.dispatcher = Dispatcher(
+            self.store,
+            self.catalog,
+            BundleCache(data_dir / "bundles"),
+            self.completer,
+            self.reporter,
+            self.supervisor,
+            node=settings.node_name,
+            lease_s=settings.lease_s,
+            scratch_dir=data_dir / "scratch",
+            instance_env=settings.instance_env,
+            metrics=self.metrics,
+        )
+        self.submitter = Submitter(
+            self.store, self.catalog, self.dispatcher.notify, metrics=self.metrics
+        )
+        self.metrics.bind(self.store.queue_stats, self.dispatcher.instance_counts)
+        self.schedules = ScheduleRunner(
+            self.store, self.catalog, self.supervisor, lambda key: self._notify(key)
+        )
+        self.janitor = Janitor(
+            self.store,
+            self.catalog,
+            self.completer,
+            self.supervisor,
+            self.dispatcher.running_rows,
+            node=settings.node_name,
+            interval_s=settings.lease_s / 2,
+            retention_s=settings.retention_days * 86_400,
+        )
+        self.leases = LeaseKeeper(
+            self.store,
+            self.supervisor,
+            self.dispatcher.running_rows,
+            node=settings.node_name,
+            lease_s=settings.lease_s,
+        )
+        self.control = TaskControl(
+            self.store,
+            self.catalog,
+            self.dispatcher,
+            self.completer,
+            self.reporter,
+            self.completions,
+            metrics=self.metrics,
+        )
+        self.deliverer = Deliverer(
+            self.store,
+            self.submitter,
+            self.supervisor,
+            node=settings.node_name,
+            backoff_base_s=settings.delivery_backoff_base_s,
+            metrics=self.metrics,
+        )
+        self.completions.subscribe(self.deliverer.wake)
+        self._services: list[Service] = [
+            self.catalog,
+            self.janitor,
+            self.reporter,
+            self.completer,
+            self.scheduler,
+            self.schedules,
+            self.dispatcher,
+            self.control,
+            self.deliverer,
+            self.leases,
+        ]
+        self._started: list[Service] = []
+
+    def _notify(self, key: tuple[str, str]) -> None:
+        self.dispatcher.notify(key)
+
+    async def start(self) -> None:
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.settings.data_dir / "scratch").mkdir(exist_ok=True)
+        await self.store.open()
+        for service in self._services:
+            await service.start()
+            self._started.append(service)
+        for folder in self.settings.deploy:
+            await self.deploy_folder(folder)
+
+    async def stop(self) -> None:
+        while self._started:
+            service = self._started.pop()
+            try:
+                await service.stop()
+            except Exception:
+                log.exception("stopping %s failed; going on with the shutdown", service.name)
+        await self.store.close()
+
+    async def deploy_folder(self, folder: Path) -> list[str]:
+        """Deploy every `folder/*/function.json` with its folder as code; answers the names."""
+        names = []
+        for name, config, code in await asyncio.to_thread(_read_functions, folder):
+            config.update(name=name, tenant=DEFAULT_TENANT)
+            await self.catalog.put(FunctionSpec.from_config(config))
+            await self.catalog.set_code(DEFAULT_TENANT, name, code)
+            names.append(name)
+        if names:
+            log.info("deployed %s from %s", ", ".join(names), folder)
+        return names
+
+
+def _read_functions(folder: Path) -> list[tuple[str, dict[str, Any], bytes]]:
+    return [
+        (path.parent.name, orjson.loads(path.read_bytes()), zip_directory(path.parent))
+        for path in sorted(folder.glob("*/function.json"))
+    ]
+
+
+def serve(settings: Settings) -> None:
+    """Run a node with its HTTP server until SIGINT/SIGTERM or a service failure."""
+    configure_logging(settings.log_level, settings.log_format)
+    uvloop.run(_serve(settings))
+
+
+async def _serve(settings: Settings) -> None:
+    node = Node(settings)
+    await node.start()
+    config = uvicorn.Config(
+        create_app(node),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=settings.access_log,
+        lifespan="off",
+        log_config=None,  # uvicorn's loggers write through configure_logging's handler
+    )
+    server = _Server(config)
+    loop = asyncio.get_running_loop()
+    helpers = [
+        loop.create_task(_exit_on_failure(node, server)),
+        loop.create_task(_announce(server)),
+    ]
+    try:
+        await server.serve()
+    finally:
+        for task in helpers:
+            task.cancel()
+        await node.stop()
+    if node.supervisor.failure is not None:
+        raise SystemExit(1)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, but SIGINT/SIGTERM only ask it to exit: uvicorn would re-raise the
+    signal when it returns, killing the process before the node's own shutdown has run."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+
+async def _exit_on_failure(node: Node, server: uvicorn.Server) -> None:
+    await node.supervisor.failed.wait()
+    server.should_exit = True
+
+
+async def _announce(server: uvicorn.Server) -> None:
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes only this flag
+        await asyncio.sleep(0.05)
+    for sock in (s for srv in server.servers for s in srv.sockets):
+        host, port = sock.getsockname()[:2]
+        url = f"http://{host}:{port}"
+        print(f"asyncfn: dashboard {url}/  API {url}/v1  docs {url}/docs", flush=True)
+        break

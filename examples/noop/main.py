@@ -1,0 +1,5 @@
+"""Does nothing: the function the benchmarks drain."""
+
+
+def handler(event, context):
+    return None
