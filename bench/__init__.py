@@ -1,0 +1,1 @@
+"""The asyncfn benchmark harness: fresh servers on loopback, one table of medians."""
