@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from asyncfn import cli_render as render
-from asyncfn import node
-from asyncfn.client import DEFAULT_URL, ApiError, Client, TaskFailed
+from asyncfn import cli_triggers, node
+from asyncfn.cli_target import Target, connect
+from asyncfn.client import DEFAULT_URL
 from asyncfn.settings import Settings
 
 app = typer.Typer(
@@ -33,14 +30,6 @@ app = typer.Typer(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """The node the verbs talk to."""
-
-    url: str
-    api_key: str | None
-
-
 @app.callback()
 def _root(
     ctx: typer.Context,
@@ -50,24 +39,6 @@ def _root(
     ] = None,
 ) -> None:
     ctx.obj = Target(url, api_key)
-
-
-@contextmanager
-def _connect(ctx: typer.Context) -> Iterator[Client]:
-    """A client for the command's node; API and connection errors end the command with 1."""
-    target: Target = ctx.find_object(Target) or Target(DEFAULT_URL, None)
-    try:
-        with Client(target.url, api_key=target.api_key) as client:
-            yield client
-    except TaskFailed as exc:
-        render.error(exc.message, exc.error.get("traceback"))
-        raise typer.Exit(1) from None
-    except ApiError as exc:
-        render.error(f"{exc.message} ({exc.code})")
-        raise typer.Exit(1) from None
-    except httpx.HTTPError as exc:
-        render.error(f"cannot talk to {target.url}: {exc or type(exc).__name__}")
-        raise typer.Exit(1) from None
 
 
 def _opt(name: str, help: str, *flags: str) -> Any:
@@ -196,7 +167,7 @@ def deploy(
     runtime = None
     if handler is None and command is None:
         runtime, handler, command = from_file["runtime"], from_file["handler"], from_file["command"]
-    with _connect(ctx) as client:
+    with connect(ctx) as client:
         function = client.deploy(
             name, handler=handler, command=command, runtime=runtime, code=code, **body
         )
@@ -207,21 +178,21 @@ def deploy(
 @app.command()
 def functions(ctx: typer.Context) -> None:
     """List the functions."""
-    with _connect(ctx) as client:
+    with connect(ctx) as client:
         render.functions_table(client.list_functions())
 
 
 @app.command()
 def function(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
     """Show one function as JSON."""
-    with _connect(ctx) as client:
+    with connect(ctx) as client:
         render.as_json(client.get_function(name))
 
 
 @app.command()
 def delete(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
     """Delete a function; its queued tasks end Invalid."""
-    with _connect(ctx) as client:
+    with connect(ctx) as client:
         client.delete_function(name)
     render.note(f"deleted {name}")
 
@@ -261,11 +232,11 @@ def invoke(
             raise typer.BadParameter(
                 "--wait, --delay, --run-at, --task-id, --priority need --async"
             )
-        with _connect(ctx) as client:
+        with connect(ctx) as client:
             value = client.invoke(name, data)
         render.result(value)
         return
-    with _connect(ctx) as client:
+    with connect(ctx) as client:
         handle = client.invoke_async(
             name, data, task_id=task_id, delay_s=delay, run_at=run_at, priority=priority
         )
@@ -287,7 +258,7 @@ def tasks(
     limit: Annotated[int, _opt("LIMIT", "How many, newest first.")] = 20,
 ) -> None:
     """List tasks, newest first."""
-    with _connect(ctx) as client:
+    with connect(ctx) as client:
         page = client.list_tasks(function=function, status=status, limit=limit)
     render.tasks_table(page["items"])
     if page.get("next_cursor"):
@@ -297,7 +268,7 @@ def tasks(
 @app.command()
 def task(ctx: typer.Context, task_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
     """Show one task as JSON, events included; its deliveries are summed up on stderr."""
-    with _connect(ctx) as client:
+    with connect(ctx) as client:
         found = client.get_task(task_id)
     render.as_json(found)
     render.deliveries(found)
@@ -312,7 +283,7 @@ def logs(
     ] = False,
 ) -> None:
     """Print a task's log lines: time, stream, line."""
-    with _connect(ctx) as client:
+    with connect(ctx) as client:
         if follow:
             for item in client.follow_logs(task_id):
                 render.line(render.log_line(item))
@@ -335,7 +306,7 @@ def _show_status(answer: dict[str, Any]) -> None:
 @app.command()
 def stop(ctx: typer.Context, task_id: TaskId) -> None:
     """Stop a task and wait for it to end; prints `ID STATUS` (Stopped, or still Stopping)."""
-    with _connect(ctx) as client:
+    with connect(ctx) as client:
         answer = client.stop(task_id)
     _show_status(answer)
     if answer["status"] != "Stopped":
@@ -345,14 +316,14 @@ def stop(ctx: typer.Context, task_id: TaskId) -> None:
 @app.command()
 def suspend(ctx: typer.Context, task_id: TaskId) -> None:
     """Suspend a task until resumed; prints `ID STATUS`."""
-    with _connect(ctx) as client:
+    with connect(ctx) as client:
         _show_status(client.suspend(task_id))
 
 
 @app.command()
 def resume(ctx: typer.Context, task_id: TaskId) -> None:
     """Let a suspended task run again; prints `ID STATUS`."""
-    with _connect(ctx) as client:
+    with connect(ctx) as client:
         _show_status(client.resume(task_id))
 
 
@@ -365,7 +336,7 @@ def rerun(
     ] = None,
 ) -> None:
     """Submit an ended task again, same function and payload; prints the new task's id."""
-    with _connect(ctx) as client:
+    with connect(ctx) as client:
         handle = client.rerun(task_id, task_id=new_task_id)
     render.line(handle.task_id)
     render.note(f"rerun of {task_id}: {handle.task_id} {handle.status}")
@@ -378,21 +349,21 @@ def _show_paused(function: dict[str, Any]) -> None:
 @app.command()
 def pause(ctx: typer.Context, name: FunctionName) -> None:
     """Pause a function's queue: tasks are still accepted but none starts; prints `NAME paused`."""
-    with _connect(ctx) as client:
+    with connect(ctx) as client:
         _show_paused(client.suspend_function(name))
 
 
 @app.command()
 def unpause(ctx: typer.Context, name: FunctionName) -> None:
     """Let a paused function's queue run again; prints `NAME unpaused`."""
-    with _connect(ctx) as client:
+    with connect(ctx) as client:
         _show_paused(client.resume_function(name))
 
 
 @app.command()
 def schedules(ctx: typer.Context) -> None:
     """List the schedules with their next fire times."""
-    with _connect(ctx) as client:
+    with connect(ctx) as client:
         render.schedules_table(client.list_schedules())
 
 
@@ -428,7 +399,7 @@ def schedule(
             config["payload"] = json.loads(payload)
         except ValueError:
             raise typer.BadParameter("not JSON", param_hint="--payload") from None
-    with _connect(ctx) as client:
+    with connect(ctx) as client:
         stored = client.put_schedule(name, **config)
     render.schedules_table([stored])
 
@@ -436,9 +407,12 @@ def schedule(
 @app.command()
 def unschedule(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
     """Delete a schedule (the tasks it submitted stay)."""
-    with _connect(ctx) as client:
+    with connect(ctx) as client:
         client.delete_schedule(name)
     render.note(f"deleted schedule {name}")
+
+
+app.add_typer(cli_triggers.app)
 
 
 def main() -> None:

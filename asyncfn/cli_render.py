@@ -172,3 +172,25 @@ def schedules_table(schedules: Iterable[Mapping[str, Any]]) -> None:
             when(schedule.get("next_fire_at")),
         )
     _console().print(table)
+
+
+def triggers_table(triggers: Iterable[Mapping[str, Any]]) -> None:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
+    for name in ("NAME", "FUNCTION", "TYPE", "PHASE", "LAG", "RATE/S", "CREATED", "LAST ERROR"):
+        table.add_column(name, no_wrap=name != "LAST ERROR")
+    styles = {"running": "green", "holding": "yellow", "failing": "red", "disabled": "dim"}
+    for trigger in triggers:
+        status = trigger.get("status") or {}
+        phase = str(status.get("phase", "-"))
+        lag = status.get("lag")
+        table.add_row(
+            Text(str(trigger.get("name"))),
+            Text(str(trigger.get("function"))),
+            Text(str(trigger.get("type"))),
+            Text(phase, style=styles.get(phase, "")),
+            "-" if lag is None else str(lag),
+            f"{status.get('rate_per_s', 0):g}",
+            str(status.get("created", 0)),
+            Text(str(status.get("last_error") or ""), style="red"),
+        )
+    _console().print(table)

@@ -277,6 +277,24 @@ class Client:
     def delete_schedule(self, name: str) -> None:
         self._run(calls.delete_schedule(name))
 
+    # triggers
+
+    def put_trigger(self, name: str, **config: Any) -> dict[str, Any]:
+        """Create or update a trigger: `function=`, `type=` ("nats", "redis-stream", "amqp",
+        "directory") and the source's settings (`stream=`, `queue=`, `path=`, ...)."""
+        return self._run(calls.put_trigger(name, config))
+
+    def get_trigger(self, name: str) -> dict[str, Any]:
+        """The trigger with its live `status` (phase, lag, rate, last error)."""
+        return self._run(calls.get(calls.trigger_path(name)))
+
+    def list_triggers(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self._run(calls.get("/v1/triggers"))["items"]
+        return items
+
+    def delete_trigger(self, name: str) -> None:
+        self._run(calls.delete_trigger(name))
+
     def health(self) -> dict[str, Any]:
         return self._run(calls.get("/healthz"))
 
@@ -476,6 +494,21 @@ class AsyncClient:
 
     async def delete_schedule(self, name: str) -> None:
         await self._run(calls.delete_schedule(name))
+
+    # triggers
+
+    async def put_trigger(self, name: str, **config: Any) -> dict[str, Any]:
+        return await self._run(calls.put_trigger(name, config))
+
+    async def get_trigger(self, name: str) -> dict[str, Any]:
+        return await self._run(calls.get(calls.trigger_path(name)))
+
+    async def list_triggers(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = (await self._run(calls.get("/v1/triggers")))["items"]
+        return items
+
+    async def delete_trigger(self, name: str) -> None:
+        await self._run(calls.delete_trigger(name))
 
     async def health(self) -> dict[str, Any]:
         return await self._run(calls.get("/healthz"))

@@ -323,6 +323,19 @@ def delete_schedule(name: str) -> Call[None]:
     return Call("DELETE", schedule_path(name), nothing_of)
 
 
+def trigger_path(name: str) -> str:
+    return f"/v1/triggers/{_seg(name)}"
+
+
+def put_trigger(name: str, config: Mapping[str, Any]) -> Call[dict[str, Any]]:
+    """`PUT /v1/triggers/{name}`: `function`, `type` and the source's settings side by side."""
+    return Call("PUT", trigger_path(name), json_of, json=dict(config))
+
+
+def delete_trigger(name: str) -> Call[None]:
+    return Call("DELETE", trigger_path(name), nothing_of)
+
+
 def function_action(name: str, action: Literal["suspend", "resume"]) -> Call[dict[str, Any]]:
     """`POST /v1/functions/{name}:{action}`; answers the function."""
     return Call("POST", f"{function_path(name)}:{action}", json_of)

@@ -88,6 +88,24 @@ class NodeMetrics:
             ["type", "outcome"],
             registry=r,
         )
+        self.trigger_messages = Counter(
+            "asyncfn_trigger_messages",
+            "Messages a trigger committed, by outcome (created, duplicate)",
+            ["trigger", "outcome"],
+            registry=r,
+        )
+        self.trigger_errors = Counter(
+            "asyncfn_trigger_errors",
+            "Times a trigger's source failed and was restarted",
+            ["trigger"],
+            registry=r,
+        )
+        self.trigger_lag = Gauge(
+            "asyncfn_trigger_lag",
+            "Messages waiting in a trigger's source beyond what it pulled",
+            ["trigger"],
+            registry=r,
+        )
         self.running = Gauge(
             "asyncfn_running_tasks", "Attempts running on this node", ["function"], registry=r
         )

@@ -30,6 +30,7 @@ from asyncfn.engine.scheduler import Scheduler
 from asyncfn.engine.schedules import ScheduleRunner
 from asyncfn.engine.service import Service, Supervisor
 from asyncfn.engine.submitter import Submitter
+from asyncfn.engine.triggers.runner import TriggerRunner
 from asyncfn.metrics import NodeMetrics
 from asyncfn.runtime.bundles import BundleCache, zip_directory
 from asyncfn.server_logs import configure_logging
@@ -89,6 +90,14 @@ class Node:
         self.schedules = ScheduleRunner(
             self.store, self.catalog, self.supervisor, lambda key: self._notify(key)
         )
+        self.triggers = TriggerRunner(
+            self.store,
+            self.catalog,
+            self.submitter,
+            self.supervisor,
+            node=settings.node_name,
+            metrics=self.metrics,
+        )
         self.janitor = Janitor(
             self.store,
             self.catalog,
@@ -135,6 +144,7 @@ class Node:
             self.control,
             self.deliverer,
             self.leases,
+            self.triggers,
         ]
         self._started: list[Service] = []
 

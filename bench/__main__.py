@@ -13,7 +13,7 @@ from types import FrameType
 
 import httpx
 
-from bench import control, deliver, logs, report, wrk
+from bench import control, deliver, logs, report, triggers, wrk
 from bench.machine import busy_cpu_seconds, busy_percent, describe, own_cpu_seconds
 from bench.report import ScenarioResults
 from bench.scenarios import SCENARIOS as BASE_SCENARIOS
@@ -21,7 +21,7 @@ from bench.scenarios import Options, RunResult, Scenario, ScenarioError
 from bench.server import REPO, BenchServer, FunctionConfig, ServerError
 
 SCENARIOS: dict[str, Scenario] = (
-    BASE_SCENARIOS | deliver.SCENARIOS | control.SCENARIOS | logs.SCENARIOS
+    BASE_SCENARIOS | deliver.SCENARIOS | control.SCENARIOS | logs.SCENARIOS | triggers.SCENARIOS
 )
 DEFAULT_ORDER = (
     "submit",
@@ -34,6 +34,7 @@ DEFAULT_ORDER = (
     "delay",
     "idle",
     "logs",
+    "triggers",
 )
 
 
@@ -79,6 +80,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--delay-tasks", type=int, help="delayed tasks submitted by `delay` (300)")
     p.add_argument("--idle-tasks", type=int, help="tasks delayed 1 h by `idle` (100000)")
     p.add_argument("--idle-window", type=float, help="seconds `idle` measures the CPU over (10)")
+    p.add_argument("--trigger-scale", type=float, help="fraction of `triggers`' message counts (1)")
     p.add_argument("--max-instances", type=int, default=2, help="of the no-op function (2)")
     p.add_argument("--instance-concurrency", type=int, default=4, help="of the no-op function (4)")
     p.add_argument("--python", default=default_python(), help="interpreter running the server")
@@ -104,6 +106,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.delay_tasks = args.delay_tasks or (100 if quick else 300)
     args.idle_tasks = args.idle_tasks or (10_000 if quick else 100_000)
     args.idle_window = args.idle_window or (3.0 if quick else 10.0)
+    args.trigger_scale = args.trigger_scale or (0.1 if quick else 1.0)
     if args.runs < 1 or args.duration < 1:
         p.error("--runs and --duration must be at least 1")
     return args
@@ -125,6 +128,7 @@ def options_from(args: argparse.Namespace) -> Options:
         delay_tasks=args.delay_tasks,
         idle_tasks=args.idle_tasks,
         idle_window_s=args.idle_window,
+        trigger_scale=args.trigger_scale,
         function=FunctionConfig(args.max_instances, args.instance_concurrency),
         keep=args.keep,
     )

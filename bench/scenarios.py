@@ -63,6 +63,7 @@ class Options:
     delay_max_s: float = 5.0
     idle_tasks: int = 100_000
     idle_window_s: float = 10.0
+    trigger_scale: float = 1.0
     function: FunctionConfig = field(default_factory=FunctionConfig)
     keep: bool = False
 

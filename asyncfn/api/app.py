@@ -11,7 +11,7 @@ from fastapi.openapi.utils import get_openapi
 from asyncfn.api import errors
 from asyncfn.api.deps import NodeServices
 from asyncfn.api.fastpath import FastPath
-from asyncfn.api.routes import functions, invocations, schedules, system, tasks
+from asyncfn.api.routes import functions, invocations, schedules, system, tasks, triggers
 
 TITLE = "asyncfn"
 VERSION = "0.1.0"
@@ -25,7 +25,7 @@ def create_app(node: NodeServices) -> FastPath:
     )
     app.state.node = node
     errors.install(app)
-    for module in (functions, tasks, schedules, system):
+    for module in (functions, tasks, schedules, triggers, system):
         app.include_router(module.router)
 
     def openapi() -> dict[str, Any]:

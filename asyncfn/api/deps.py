@@ -13,6 +13,7 @@ from asyncfn.engine.completions import Completions
 from asyncfn.engine.control import TaskControl
 from asyncfn.engine.schedules import ScheduleRunner
 from asyncfn.engine.submitter import Submitter
+from asyncfn.engine.triggers.runner import TriggerRunner
 from asyncfn.metrics import NodeMetrics
 from asyncfn.settings import Settings
 from asyncfn.store.base import Store
@@ -26,6 +27,7 @@ class NodeServices(Protocol):
     completions: Completions
     control: TaskControl
     schedules: ScheduleRunner
+    triggers: TriggerRunner
     metrics: NodeMetrics
 
 

@@ -13,6 +13,7 @@ from asyncfn.domain.errors import InvalidInput
 from asyncfn.domain.models import DEFAULT_TENANT, AsyncPolicy, FunctionSpec, RetryBackoff
 from asyncfn.domain.schedules import Schedule
 from asyncfn.domain.states import TERMINAL, TaskStatus
+from asyncfn.domain.triggers import MAX_QUEUE_DEPTH, MAX_QUEUE_DEPTH_DEFAULT, TRIGGER_TYPES, Trigger
 
 
 class RetryBackoffIn(BaseModel):
@@ -214,4 +215,35 @@ class ScheduleIn(BaseModel):
             payload=payload_bytes(self.payload),
             enabled=self.enabled,
             catch_up=self.catch_up,
+        )
+
+
+class TriggerIn(BaseModel):
+    """A trigger's config as `PUT /v1/triggers/{name}` takes it: `function`, `type`, `enabled`,
+    `max_queue_depth`, and beside them the source type's own settings (`stream`, `queue`,
+    `path`, ...), checked by the source of that type."""
+
+    model_config = ConfigDict(extra="allow")
+
+    function: str = Field(min_length=1, max_length=64)
+    type: Literal["nats", "redis-stream", "amqp", "directory"] = Field(
+        description="the event source: " + ", ".join(TRIGGER_TYPES)
+    )
+    enabled: bool = True
+    max_queue_depth: int = Field(
+        MAX_QUEUE_DEPTH_DEFAULT,
+        ge=MAX_QUEUE_DEPTH[0],
+        le=MAX_QUEUE_DEPTH[1],
+        description="stop pulling while the function has this many tasks waiting",
+    )
+
+    def to_trigger(self, name: str, tenant: str = DEFAULT_TENANT) -> Trigger:
+        return Trigger(
+            name=name,
+            function=self.function,
+            type=self.type,
+            tenant=tenant,
+            settings=dict(self.model_extra or {}),
+            enabled=self.enabled,
+            max_queue_depth=self.max_queue_depth,
         )

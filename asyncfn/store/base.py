@@ -24,6 +24,7 @@ from asyncfn.domain.outcomes import Resources
 from asyncfn.domain.schedules import Schedule
 from asyncfn.domain.states import TaskStatus
 from asyncfn.domain.stats import RECENT_ENDED, FunctionStats, QueueStat
+from asyncfn.domain.triggers import Trigger
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,3 +345,18 @@ class Store(Protocol):
     async def skip_schedule(self, tenant: str, name: str, next_fire_at: float) -> bool:
         """Move an enabled schedule's `next_fire_at` on without firing (missed ticks under
         `catch_up` none or latest, a missing function); False when it is gone or disabled."""
+
+    # -- triggers ----------------------------------------------------------------------------
+    async def put_trigger(self, trigger: Trigger) -> bool:
+        """Create or replace a trigger's config (its `created_at` is kept); True when created."""
+
+    async def get_trigger(self, tenant: str, name: str) -> Trigger | None: ...
+
+    async def list_triggers(self, tenant: str | None = None) -> list[Trigger]:
+        """The triggers of `tenant`, or of every tenant when None, by tenant then name."""
+
+    async def delete_trigger(self, tenant: str, name: str) -> bool:
+        """False when there was no such trigger. Tasks it submitted stay."""
+
+    async def queue_depth(self, tenant: str, function: str) -> int:
+        """How many tasks of a function wait (Enqueued or Retrying, due or not)."""

@@ -428,3 +428,39 @@ RETURNING function;
 UPDATE schedules
 SET next_fire_at = MAX(COALESCE(next_fire_at, :next_fire_at), :next_fire_at)
 WHERE tenant = :tenant AND name = :name AND enabled = 1;
+
+-- triggers -------------------------------------------------------------------------------------
+-- A trigger is read as the 9 columns of `get_trigger`, in that order (triggers.trigger_from_row).
+
+-- name: upsert_trigger
+-- A new config replaces the old one; created_at is kept.
+INSERT INTO triggers (tenant, name, function, type, settings, enabled, max_queue_depth,
+                      created_at, updated_at)
+VALUES (:tenant, :name, :function, :type, :settings, :enabled, :max_queue_depth, :now, :now)
+ON CONFLICT (tenant, name) DO UPDATE SET
+    function = excluded.function, type = excluded.type, settings = excluded.settings,
+    enabled = excluded.enabled, max_queue_depth = excluded.max_queue_depth,
+    updated_at = excluded.updated_at;
+
+-- name: trigger_exists
+SELECT 1 FROM triggers WHERE tenant = :tenant AND name = :name;
+
+-- name: get_trigger
+SELECT tenant, name, function, type, settings, enabled, max_queue_depth, created_at, updated_at
+FROM triggers WHERE tenant = :tenant AND name = :name;
+
+-- name: list_triggers
+SELECT tenant, name, function, type, settings, enabled, max_queue_depth, created_at, updated_at
+FROM triggers WHERE tenant = :tenant ORDER BY name;
+
+-- name: all_triggers
+SELECT tenant, name, function, type, settings, enabled, max_queue_depth, created_at, updated_at
+FROM triggers ORDER BY tenant, name;
+
+-- name: delete_trigger
+DELETE FROM triggers WHERE tenant = :tenant AND name = :name RETURNING name;
+
+-- name: queue_depth
+-- A function's waiting tasks, due or not (the partial index tasks_expiry answers it).
+SELECT count(*) FROM tasks
+WHERE tenant = :tenant AND function = :function AND status IN ('Enqueued', 'Retrying');

@@ -38,6 +38,7 @@ from asyncfn.domain.models import (
 from asyncfn.domain.schedules import Schedule
 from asyncfn.domain.states import TaskStatus
 from asyncfn.domain.stats import RECENT_ENDED, FunctionStats, QueueStat
+from asyncfn.domain.triggers import Trigger
 from asyncfn.store.base import Control, Finish, LostTask, NewLogLine, RetryLater
 from asyncfn.store.group_commit import GroupCommitter
 from asyncfn.store.migrate import discover, migrate_sqlite
@@ -46,6 +47,7 @@ from asyncfn.store.sqlite.control import SqliteControl
 from asyncfn.store.sqlite.reads import SqliteReads
 from asyncfn.store.sqlite.rows import function_from_row
 from asyncfn.store.sqlite.schedules import SqliteSchedules
+from asyncfn.store.sqlite.triggers import SqliteTriggers
 from asyncfn.store.sqlite.upkeep import SqliteUpkeep
 from asyncfn.store.sqlite.writes import SqliteWrites
 
@@ -73,6 +75,7 @@ class SqliteStore:
         self._upkeep = SqliteUpkeep(queries)
         self._reads = SqliteReads(queries)
         self._schedules = SqliteSchedules(queries, self._writes)
+        self._triggers = SqliteTriggers(queries)
         self._writer = GroupCommitter(
             self._connect_writer, max_batch=max_batch, inline=inline, name="asyncfn-sqlite-writer"
         )
@@ -463,3 +466,21 @@ class SqliteStore:
     async def skip_schedule(self, tenant: str, name: str, next_fire_at: float) -> bool:
         op = partial(self._schedules.skip, tenant=tenant, name=name, next_fire_at=next_fire_at)
         return await self._write(op)
+
+    # -- triggers --------------------------------------------------------------------------
+    async def put_trigger(self, trigger: Trigger) -> bool:
+        now = trigger.updated_at or time.time()
+        return await self._write(partial(self._triggers.put, trigger=trigger, now=now))
+
+    async def get_trigger(self, tenant: str, name: str) -> Trigger | None:
+        return await self._read(partial(self._triggers.get, tenant=tenant, name=name))
+
+    async def list_triggers(self, tenant: str | None = None) -> list[Trigger]:
+        return await self._read(partial(self._triggers.listed, tenant=tenant))
+
+    async def delete_trigger(self, tenant: str, name: str) -> bool:
+        return await self._write(partial(self._triggers.delete, tenant=tenant, name=name))
+
+    async def queue_depth(self, tenant: str, function: str) -> int:
+        op = partial(self._triggers.queue_depth, tenant=tenant, function=function)
+        return await self._read(op)
