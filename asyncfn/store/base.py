@@ -6,9 +6,9 @@ miss is reported per item (False / absent), never silently applied. Times are PO
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from asyncfn.domain.models import (
     ClaimedTask,
@@ -24,6 +24,7 @@ from asyncfn.domain.outcomes import Resources
 from asyncfn.domain.schedules import Schedule
 from asyncfn.domain.states import TaskStatus
 from asyncfn.domain.stats import RECENT_ENDED, FunctionStats, QueueStat
+from asyncfn.domain.tenants import ApiKey, Tenant
 from asyncfn.domain.triggers import Trigger
 
 
@@ -360,3 +361,39 @@ class Store(Protocol):
 
     async def queue_depth(self, tenant: str, function: str) -> int:
         """How many tasks of a function wait (Enqueued or Retrying, due or not)."""
+
+    # -- tenants, API keys, secrets ----------------------------------------------------------
+    async def create_tenant(self, name: str, now: float) -> bool:
+        """False when the tenant exists already (nothing changes). `default` always exists."""
+
+    async def list_tenants(self) -> list[Tenant]:
+        """Every tenant, by name."""
+
+    async def get_tenant(self, name: str) -> Tenant | None: ...
+
+    async def create_key(self, key: ApiKey) -> None:
+        """Store a new key (its hash; ids and hashes are unique)."""
+
+    async def find_key(self, hash_: str) -> ApiKey | None:
+        """The key whose hash is `hash_`, revoked or not."""
+
+    async def list_keys(self, tenant: str | None = None) -> list[ApiKey]:
+        """The keys of `tenant` (every tenant's when None), revoked ones too, oldest first."""
+
+    async def revoke_key(self, key_id: str, now: float) -> bool | None:
+        """Revoke a key; None when there is no such key, False when it was revoked already."""
+
+    async def count_active_keys(self) -> int: ...
+
+    async def shared_secret(self, name: str, candidate: bytes, now: float) -> bytes:
+        """The secret called `name` that every node of the deployment shares: `candidate`
+        becomes it when there is none yet, else the stored one is answered."""
+
+
+@runtime_checkable
+class ReadyFeed(Protocol):
+    """A store shared by several nodes that tells each of them when any node committed tasks
+    that are due now (PostgreSQL's LISTEN/NOTIFY), so an idle dispatcher starts them at once."""
+
+    async def listen_ready(self, callback: Callable[[str, str], None]) -> None:
+        """Call `callback(tenant, function)` per wake-up until the store closes."""

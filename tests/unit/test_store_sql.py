@@ -20,6 +20,7 @@ from asyncfn.store.migrate import (
     migrate_sqlite,
     split_sqlite_script,
 )
+from asyncfn.store.postgres.store import PostgresStore
 from asyncfn.store.sql import QueryFileError, load_queries, parse_queries
 from asyncfn.store.sqlite.store import SqliteStore
 
@@ -219,15 +220,27 @@ def test_open_store_reads_sqlite_urls(url: str) -> None:
 @pytest.mark.parametrize(
     ("url", "complaint"),
     [
-        ("postgresql://localhost/asyncfn", "not built yet"),
         ("sqlite:///:memory:", "absolute file path"),
         ("sqlite://host/x.db", "no host"),
         ("redis://localhost", "unknown store URL"),
     ],
 )
 def test_open_store_refuses_what_it_cannot_open(url: str, complaint: str) -> None:
+    """(`open_store` builds the store without connecting: any refusal is the URL's.)"""
     with pytest.raises(StoreUrlError, match=complaint):
         open_store(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://localhost/asyncfn",
+        "postgres://u@127.0.0.1:5432/asyncfn",
+        "postgresql+psycopg://localhost/asyncfn",
+    ],
+)
+def test_postgresql_urls_open_the_postgres_store(url: str) -> None:
+    assert isinstance(open_store(url), PostgresStore)
 
 
 def test_the_expiry_guard_is_the_transition_tables() -> None:

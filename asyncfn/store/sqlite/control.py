@@ -25,7 +25,7 @@ S = TaskStatus
 
 
 @dataclass(frozen=True, slots=True)
-class _Current:
+class CurrentTask:
     """A task as `task_control` reads it."""
 
     row: int
@@ -139,17 +139,17 @@ class SqliteControl:
         return Submitted(rerun_id, S.ENQUEUED, True, cursor.lastrowid)
 
     # -- shared pieces ---------------------------------------------------------------------
-    def _current(self, conn: Connection, tenant: str, task_id: str) -> _Current | None:
+    def _current(self, conn: Connection, tenant: str, task_id: str) -> CurrentTask | None:
         row = conn.execute(self.q["task_control"], {"tenant": tenant, "id": task_id}).fetchone()
         if row is None:
             return None
         row_id, tid, function, status, attempt, node, leased = row
-        return _Current(row_id, tid, function, TaskStatus(status), attempt, node, bool(leased))
+        return CurrentTask(row_id, tid, function, TaskStatus(status), attempt, node, bool(leased))
 
     def _move(
         self,
         conn: Connection,
-        current: _Current,
+        current: CurrentTask,
         target: TaskStatus,
         statement: str,
         now: float,

@@ -464,3 +464,43 @@ DELETE FROM triggers WHERE tenant = :tenant AND name = :name RETURNING name;
 -- A function's waiting tasks, due or not (the partial index tasks_expiry answers it).
 SELECT count(*) FROM tasks
 WHERE tenant = :tenant AND function = :function AND status IN ('Enqueued', 'Retrying');
+
+-- tenants and API keys ---------------------------------------------------------------------------
+
+-- name: create_tenant
+INSERT INTO tenants (name, created_at) VALUES (:name, :now)
+ON CONFLICT (name) DO NOTHING RETURNING name;
+
+-- name: list_tenants
+SELECT name, created_at FROM tenants ORDER BY name;
+
+-- name: get_tenant
+SELECT name, created_at FROM tenants WHERE name = :name;
+
+-- name: create_key
+INSERT INTO api_keys (id, tenant, hash, name, created_at)
+VALUES (:id, :tenant, :hash, :name, :now);
+
+-- name: find_key
+SELECT id, tenant, hash, name, created_at, revoked_at FROM api_keys WHERE hash = :hash;
+
+-- name: list_keys
+SELECT id, tenant, hash, name, created_at, revoked_at FROM api_keys
+WHERE :tenant IS NULL OR tenant = :tenant ORDER BY tenant, created_at, id;
+
+-- name: revoke_key
+UPDATE api_keys SET revoked_at = :now WHERE id = :id AND revoked_at IS NULL RETURNING id;
+
+-- name: key_exists
+SELECT 1 FROM api_keys WHERE id = :id;
+
+-- name: count_active_keys
+SELECT count(*) FROM api_keys WHERE revoked_at IS NULL;
+
+-- name: keep_secret
+-- The first value offered for a name stays; every later offer answers it.
+INSERT INTO secrets (name, value, created_at) VALUES (:name, :value, :now)
+ON CONFLICT (name) DO NOTHING;
+
+-- name: get_secret
+SELECT value FROM secrets WHERE name = :name;

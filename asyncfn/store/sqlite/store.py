@@ -38,6 +38,7 @@ from asyncfn.domain.models import (
 from asyncfn.domain.schedules import Schedule
 from asyncfn.domain.states import TaskStatus
 from asyncfn.domain.stats import RECENT_ENDED, FunctionStats, QueueStat
+from asyncfn.domain.tenants import ApiKey, Tenant
 from asyncfn.domain.triggers import Trigger
 from asyncfn.store.base import Control, Finish, LostTask, NewLogLine, RetryLater
 from asyncfn.store.group_commit import GroupCommitter
@@ -47,6 +48,7 @@ from asyncfn.store.sqlite.control import SqliteControl
 from asyncfn.store.sqlite.reads import SqliteReads
 from asyncfn.store.sqlite.rows import function_from_row
 from asyncfn.store.sqlite.schedules import SqliteSchedules
+from asyncfn.store.sqlite.tenants import SqliteTenants
 from asyncfn.store.sqlite.triggers import SqliteTriggers
 from asyncfn.store.sqlite.upkeep import SqliteUpkeep
 from asyncfn.store.sqlite.writes import SqliteWrites
@@ -76,6 +78,7 @@ class SqliteStore:
         self._reads = SqliteReads(queries)
         self._schedules = SqliteSchedules(queries, self._writes)
         self._triggers = SqliteTriggers(queries)
+        self._tenants = SqliteTenants(queries)
         self._writer = GroupCommitter(
             self._connect_writer, max_batch=max_batch, inline=inline, name="asyncfn-sqlite-writer"
         )
@@ -484,3 +487,32 @@ class SqliteStore:
     async def queue_depth(self, tenant: str, function: str) -> int:
         op = partial(self._triggers.queue_depth, tenant=tenant, function=function)
         return await self._read(op)
+
+    # -- tenants, API keys, secrets --------------------------------------------------------
+    async def create_tenant(self, name: str, now: float) -> bool:
+        return await self._write(partial(self._tenants.create_tenant, name=name, now=now))
+
+    async def list_tenants(self) -> list[Tenant]:
+        return await self._read(self._tenants.tenants)
+
+    async def get_tenant(self, name: str) -> Tenant | None:
+        return await self._read(partial(self._tenants.tenant, name=name))
+
+    async def create_key(self, key: ApiKey) -> None:
+        await self._write(partial(self._tenants.create_key, key=key))
+
+    async def find_key(self, hash_: str) -> ApiKey | None:
+        return await self._read(partial(self._tenants.find_key, hash_=hash_))
+
+    async def list_keys(self, tenant: str | None = None) -> list[ApiKey]:
+        return await self._read(partial(self._tenants.keys, tenant=tenant))
+
+    async def revoke_key(self, key_id: str, now: float) -> bool | None:
+        return await self._write(partial(self._tenants.revoke_key, key_id=key_id, now=now))
+
+    async def count_active_keys(self) -> int:
+        return await self._read(self._tenants.active_keys)
+
+    async def shared_secret(self, name: str, candidate: bytes, now: float) -> bytes:
+        op = partial(self._tenants.secret, name=name, value=candidate, now=now)
+        return await self._write(op)

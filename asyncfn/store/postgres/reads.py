@@ -1,0 +1,141 @@
+"""The PostgreSQL store's reads, each on a pooled connection. A read of several statements runs
+in one REPEATABLE READ, READ ONLY transaction (the store opens it), so it sees one snapshot."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from asyncfn.domain.models import FunctionSpec, LogLine, Task, TaskQuery
+from asyncfn.domain.states import TaskStatus
+from asyncfn.domain.stats import FunctionStats, QueueStat
+from asyncfn.store.base import LostTask
+from asyncfn.store.postgres.outbox import PgOutbox
+from asyncfn.store.postgres.rows import (
+    Conn,
+    attempt_from_row,
+    event_from_row,
+    fetch_all,
+    fetch_one,
+    function_from_row,
+    lost_from_row,
+    task_from_row,
+)
+
+NO_CURSOR = 2**63 - 1
+"""Larger than any row: the `before` of a first page."""
+
+
+class PgReads:
+    """Read queries over the named statements `q`."""
+
+    def __init__(self, q: Mapping[str, str], outbox: PgOutbox) -> None:
+        self.q = q
+        self._outbox = outbox
+
+    async def get_function(self, conn: Conn, tenant: str, name: str) -> FunctionSpec | None:
+        row = await fetch_one(conn, self.q["get_function"], {"tenant": tenant, "name": name})
+        return None if row is None else function_from_row(row)
+
+    async def list_functions(self, conn: Conn, tenant: str | None) -> list[FunctionSpec]:
+        rows = await fetch_all(conn, self.q["list_functions"], {"tenant": tenant})
+        return [function_from_row(row) for row in rows]
+
+    async def get_code(self, conn: Conn, sha256: str) -> bytes | None:
+        row = await fetch_one(conn, self.q["get_code"], {"sha256": sha256})
+        return None if row is None else bytes(row[0])
+
+    async def get_task(self, conn: Conn, tenant: str, task_id: str) -> Task | None:
+        """In a snapshot."""
+        row = await fetch_one(conn, self.q["get_task"], {"tenant": tenant, "id": task_id})
+        if row is None:
+            return None
+        key = {"row": row[0]}
+        events = tuple(map(event_from_row, await fetch_all(conn, self.q["task_events"], key)))
+        attempts = tuple(map(attempt_from_row, await fetch_all(conn, self.q["task_attempts"], key)))
+        deliveries = await self._outbox.of_row(conn, row[0])
+        return dataclasses.replace(task_from_row(row, events, attempts), deliveries=deliveries)
+
+    async def list_tasks(self, conn: Conn, query: TaskQuery) -> tuple[list[Task], int | None]:
+        params: dict[str, Any] = {
+            "tenant": query.tenant,
+            "function": query.function,
+            "status": None if query.status is None else str(query.status),
+            "since": query.since,
+            "until": query.until,
+            "before": NO_CURSOR if query.cursor is None else query.cursor,
+            "limit": query.limit + 1,
+        }
+        name = "list_tasks" if query.function is None else "list_function_tasks"
+        rows = await fetch_all(conn, self.q[name], params)
+        tasks = [task_from_row(row) for row in rows[: query.limit]]
+        if len(rows) > len(tasks) and tasks:
+            return tasks, tasks[-1].row
+        return tasks, None
+
+    async def read_logs(
+        self, conn: Conn, tenant: str, task_id: str, after: int, limit: int
+    ) -> list[LogLine] | None:
+        """In a snapshot."""
+        row = await fetch_one(conn, self.q["task_row_status"], {"tenant": tenant, "id": task_id})
+        if row is None:
+            return None
+        params = {"row": row[0], "after": after, "limit": limit}
+        return [LogLine(*line) for line in await fetch_all(conn, self.q["read_logs"], params)]
+
+    async def find_lost(
+        self, conn: Conn, node: str | None, now: float, limit: int
+    ) -> list[LostTask]:
+        params = {"node": node, "now": now, "limit": limit}
+        return [lost_from_row(row) for row in await fetch_all(conn, self.q["find_lost"], params)]
+
+    async def next_run_at(self, conn: Conn, tenant: str, function: str) -> float | None:
+        row = await fetch_one(conn, self.q["next_run_at"], {"tenant": tenant, "function": function})
+        return None if row is None or row[0] is None else float(row[0])
+
+    async def next_retry_at(self, conn: Conn) -> float | None:
+        row = await fetch_one(conn, self.q["next_retry_at"])
+        return None if row is None or row[0] is None else float(row[0])
+
+    async def count_by_status(
+        self, conn: Conn, tenant: str, function: str
+    ) -> dict[TaskStatus, int]:
+        """Every status, 0 for those no task is in."""
+        counts = dict.fromkeys(TaskStatus, 0)
+        params = {"tenant": tenant, "function": function}
+        for status, count in await fetch_all(conn, self.q["count_by_status"], params):
+            counts[TaskStatus(status)] = int(count)
+        return counts
+
+    async def queue_stats(self, conn: Conn) -> list[QueueStat]:
+        return [
+            QueueStat(tenant, function, int(count), oldest)
+            for tenant, function, count, oldest in await fetch_all(conn, self.q["queue_stats"])
+        ]
+
+    async def function_stats(
+        self, conn: Conn, tenant: str, function: str, now: float, recent: int
+    ) -> FunctionStats:
+        """In a snapshot."""
+        key = {"tenant": tenant, "function": function}
+        counts = await self.count_by_status(conn, tenant, function)
+        ended = await fetch_all(conn, self.q["recent_ended_tasks"], {**key, "limit": recent})
+        rows = {"rows": [r[0] for r in ended]}
+        attempts = await fetch_all(conn, self.q["recent_attempts"], rows)
+        finished = await fetch_one(conn, self.q["finished_since"], {**key, "since": now - 60.0})
+        waits = tuple(
+            max(0.0, started - max(created, run_at))
+            for _, created, run_at, started, _ in ended
+            if started is not None
+        )
+        rss = [a[3] for a in attempts if a[3] is not None]
+        return FunctionStats(
+            counts=counts,
+            queue_wait_s=waits,
+            run_s=tuple(max(0.0, a[1] - a[0]) for a in attempts if a[1] is not None),
+            end_to_end_s=tuple(max(0.0, fin - created) for _, created, _, _, fin in ended),
+            cpu_ms=float(sum(a[2] for a in attempts if a[2] is not None)),
+            max_rss_mb=max(rss) if rss else None,
+            finished_last_minute=0 if finished is None else int(finished[0]),
+        )

@@ -1,0 +1,520 @@
+"""PostgresStore: the `Store` on one PostgreSQL database, shared by many nodes.
+
+Safety across nodes: claims take rows with `FOR UPDATE SKIP LOCKED`, every transition is a
+guarded statement (status, attempt, lease) on locked rows, and a task id is unique per tenant
+(`ON CONFLICT DO NOTHING` answers the existing task). Transactions that make tasks due also
+`pg_notify('asyncfn_ready', 'tenant/function')`, delivered on commit; `listen_ready` hears them.
+Durability is the server's default (`synchronous_commit` on). Connections come from a psycopg
+pool in autocommit mode: a one-statement transition is one round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from asyncfn.domain.errors import Unavailable
+from asyncfn.domain.models import (
+    ClaimedTask,
+    Delivery,
+    FunctionSpec,
+    LogLine,
+    Submission,
+    Submitted,
+    Task,
+    TaskQuery,
+)
+from asyncfn.domain.schedules import Schedule
+from asyncfn.domain.states import TaskStatus
+from asyncfn.domain.stats import RECENT_ENDED, FunctionStats, QueueStat
+from asyncfn.domain.tenants import ApiKey, Tenant
+from asyncfn.domain.triggers import Trigger
+from asyncfn.store.base import Control, Finish, LostTask, NewLogLine, RetryLater
+from asyncfn.store.migrate import discover
+from asyncfn.store.postgres.control import PgControl
+from asyncfn.store.postgres.reads import PgReads
+from asyncfn.store.postgres.rows import Conn, function_from_row
+from asyncfn.store.postgres.schedules import PgSchedules
+from asyncfn.store.postgres.schema import migrate_postgres
+from asyncfn.store.postgres.tenants import PgTenants
+from asyncfn.store.postgres.triggers import PgTriggers
+from asyncfn.store.postgres.upkeep import PgUpkeep
+from asyncfn.store.postgres.writes import PgWrites
+from asyncfn.store.sql import load_queries
+
+T = TypeVar("T")
+PACKAGE = "asyncfn.store.postgres"
+READY_CHANNEL = "asyncfn_ready"
+LISTEN_BACKOFF_S = (0.1, 5.0)
+"""The first and the longest wait before the LISTEN connection reconnects."""
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PgSettings:
+    """What a store URL says: the libpq conninfo and the pool's bounds."""
+
+    conninfo: str
+    pool_min: int = 2
+    pool_max: int = 10
+
+
+def settings_from_url(url: str) -> PgSettings:
+    """`postgres://`, `postgresql://` or `postgresql+psycopg://` URLs; the query parameters
+    `pool_min` and `pool_max` size the pool and are not passed on to libpq."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower().removesuffix("+psycopg")
+    if scheme not in {"postgres", "postgresql"}:
+        raise ValueError(f"{url!r} is not a PostgreSQL URL")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    pool = {k: int(v) for k, v in query if k in {"pool_min", "pool_max"}}
+    rest = urlencode([(k, v) for k, v in query if k not in pool], quote_via=quote)
+    conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, rest, parts.fragment))
+    return PgSettings(conninfo, pool.get("pool_min", 2), pool.get("pool_max", 10))
+
+
+class PostgresStore:
+    """The PostgreSQL implementation of `asyncfn.store.base.Store`; see the module docstring."""
+
+    def __init__(self, settings: PgSettings) -> None:
+        self.settings = settings
+        queries = load_queries(PACKAGE)
+        self._writes = PgWrites(queries)
+        self._control = PgControl(queries, self._writes)
+        self._upkeep = PgUpkeep(queries, self._writes.outbox)
+        self._reads = PgReads(queries, self._writes.outbox)
+        self._schedules = PgSchedules(queries, self._writes)
+        self._triggers = PgTriggers(queries)
+        self._tenants = PgTenants(queries)
+        self._pool: AsyncConnectionPool[Conn] | None = None
+        self._listeners: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def from_url(cls, url: str) -> PostgresStore:
+        return cls(settings_from_url(url))
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+            self.settings.conninfo,
+            min_size=self.settings.pool_min,
+            max_size=self.settings.pool_max,
+            kwargs={"autocommit": True},
+            open=False,
+            name="asyncfn-postgres",
+        )
+        await pool.open(wait=True)
+        try:
+            async with pool.connection() as conn:
+                migrations = discover(files(PACKAGE).joinpath("migrations"))
+                await migrate_postgres(conn, migrations, time.time())
+        except BaseException:
+            await pool.close()
+            raise
+        self._pool = pool
+
+    async def close(self) -> None:
+        """Stop listening, then close the pool (in-flight operations finish first)."""
+        listeners, self._listeners = self._listeners, set()
+        for task in listeners:
+            task.cancel()
+        for task in listeners:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _opened(self) -> AsyncConnectionPool[Conn]:
+        if self._pool is None:
+            raise Unavailable("the store is not open")
+        return self._pool
+
+    async def _run(self, op: Callable[[Conn], Awaitable[T]], tx: bool = False) -> T:
+        """`op` on a pooled connection: alone (autocommit: one statement is its own
+        transaction) or, with `tx`, in one transaction."""
+        async with self._opened().connection() as conn:
+            if not tx:
+                return await op(conn)
+            async with conn.transaction():
+                return await op(conn)
+
+    async def _snapshot(self, op: Callable[[Conn], Awaitable[T]]) -> T:
+        """A read of several statements, in one read-only snapshot."""
+        async with self._opened().connection() as conn, conn.transaction():
+            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            return await op(conn)
+
+    # -- wake-ups across nodes -------------------------------------------------------------
+    async def listen_ready(self, callback: Callable[[str, str], None]) -> None:
+        """Call `callback(tenant, function)` for each wake-up any node's commit sends, from a
+        dedicated LISTEN connection (reconnecting with backoff; wake-ups sent while it is down
+        are lost, so dispatchers still poll). Returns once listening; `close()` stops it."""
+        self._opened()
+        conn = await self._listen_connection()
+        task = asyncio.create_task(self._listen(conn, callback), name="asyncfn-pg-listen")
+        self._listeners.add(task)
+
+    async def _listen_connection(self) -> psycopg.AsyncConnection[Any]:
+        conn = await psycopg.AsyncConnection.connect(self.settings.conninfo, autocommit=True)
+        try:
+            await conn.execute(f"LISTEN {READY_CHANNEL}")
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
+
+    async def _listen(
+        self, conn: psycopg.AsyncConnection[Any], callback: Callable[[str, str], None]
+    ) -> None:
+        delay = LISTEN_BACKOFF_S[0]
+        while True:
+            try:
+                async with conn:
+                    async for note in conn.notifies():
+                        delay = LISTEN_BACKOFF_S[0]
+                        tenant, _, function = note.payload.partition("/")
+                        _deliver(callback, tenant, function)
+            except psycopg.Error as exc:
+                log.warning("asyncfn: the LISTEN connection failed (%s); reconnecting", exc)
+            while True:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, LISTEN_BACKOFF_S[1])
+                try:
+                    conn = await self._listen_connection()
+                    break
+                except psycopg.Error as exc:
+                    log.warning("asyncfn: cannot LISTEN yet (%s); retrying in %.1fs", exc, delay)
+
+    # -- functions and code ----------------------------------------------------------------
+    async def put_function(self, spec: FunctionSpec) -> bool:
+        now = spec.updated_at or time.time()
+        return await self._run(lambda c: self._writes.put_function(c, spec, now))
+
+    async def get_function(self, tenant: str, name: str) -> FunctionSpec | None:
+        return await self._run(lambda c: self._reads.get_function(c, tenant, name))
+
+    async def list_functions(self, tenant: str | None = None) -> list[FunctionSpec]:
+        return await self._run(lambda c: self._reads.list_functions(c, tenant))
+
+    async def delete_function(self, tenant: str, name: str, now: float) -> int | None:
+        return await self._run(lambda c: self._writes.delete_function(c, tenant, name, now), True)
+
+    async def put_code(self, data: bytes, now: float) -> str:
+        sha256 = (await asyncio.to_thread(hashlib.sha256, data)).hexdigest()
+        return await self._run(lambda c: self._writes.put_code(c, sha256, data, now))
+
+    async def get_code(self, sha256: str) -> bytes | None:
+        return await self._run(lambda c: self._reads.get_code(c, sha256))
+
+    async def set_function_code(
+        self, tenant: str, name: str, sha256: str, now: float
+    ) -> FunctionSpec | None:
+        row = await self._run(
+            lambda c: self._writes.set_function_code(c, tenant, name, sha256, now)
+        )
+        return None if row is None else function_from_row(row)
+
+    async def set_function_paused(
+        self, tenant: str, name: str, paused: bool, now: float
+    ) -> FunctionSpec | None:
+        row = await self._run(
+            lambda c: self._writes.set_function_paused(c, tenant, name, paused, now)
+        )
+        return None if row is None else function_from_row(row)
+
+    # -- transitions -----------------------------------------------------------------------
+    async def submit_many(
+        self,
+        tenant: str,
+        function: str,
+        submissions: Sequence[Submission],
+        now: float,
+        max_attempts: int,
+        default_priority: int,
+    ) -> list[Submitted]:
+        self._opened()
+        if not submissions:
+            return []
+        return await self._run(
+            lambda c: self._writes.submit_many(
+                c, tenant, function, submissions, now, max_attempts, default_priority
+            )
+        )
+
+    async def claim_ready(
+        self,
+        tenant: str,
+        function: str,
+        node: str,
+        limit: int,
+        now: float,
+        lease_until: float,
+        created_after: float = 0.0,
+    ) -> list[ClaimedTask]:
+        if limit <= 0:
+            return []
+        return await self._run(
+            lambda c: self._writes.claim_ready(
+                c, tenant, function, node, limit, now, lease_until, created_after
+            )
+        )
+
+    async def finish(self, finishes: Sequence[Finish]) -> list[bool]:
+        if not finishes:
+            return []
+        return await self._run(lambda c: self._writes.finish(c, finishes), True)
+
+    async def retry_later(self, retries: Sequence[RetryLater]) -> list[bool]:
+        if not retries:
+            return []
+        return await self._run(lambda c: self._writes.retry_later(c, retries))
+
+    async def promote_due(self, now: float, limit: int) -> list[tuple[str, str]]:
+        return await self._run(lambda c: self._writes.promote_due(c, now, limit))
+
+    async def renew_leases(self, node: str, rows: Sequence[int], until: float) -> int:
+        if not rows:
+            return 0
+        return await self._run(lambda c: self._writes.renew_leases(c, node, rows, until))
+
+    async def stop(
+        self, tenant: str, task_id: str, now: float, detail: dict[str, Any] | None
+    ) -> Control | None:
+        return await self._run(lambda c: self._control.stop(c, tenant, task_id, now, detail), True)
+
+    async def suspend(
+        self, tenant: str, task_id: str, now: float, detail: dict[str, Any] | None
+    ) -> Control | None:
+        op = self._control.suspend
+        return await self._run(lambda c: op(c, tenant, task_id, now, detail), True)
+
+    async def resume(
+        self, tenant: str, task_id: str, now: float, detail: dict[str, Any] | None
+    ) -> Control | None:
+        op = self._control.resume
+        return await self._run(lambda c: op(c, tenant, task_id, now, detail), True)
+
+    async def rerun(
+        self,
+        tenant: str,
+        task_id: str,
+        new_task_id: str | None,
+        now: float,
+        max_attempts: int,
+        default_priority: int,
+    ) -> Submitted | None:
+        return await self._run(
+            lambda c: self._control.rerun(
+                c, tenant, task_id, new_task_id, now, max_attempts, default_priority
+            ),
+            True,
+        )
+
+    async def expire(
+        self, tenant: str, function: str, created_before: float, now: float, limit: int
+    ) -> int:
+        if limit <= 0:
+            return 0
+        return await self._run(
+            lambda c: self._upkeep.expire(c, tenant, function, created_before, now, limit), True
+        )
+
+    async def release_lost(
+        self, row: int, attempt: int, now: float, detail: dict[str, Any]
+    ) -> bool:
+        return await self._run(lambda c: self._upkeep.release_lost(c, row, attempt, now, detail))
+
+    async def purge_finished(self, finished_before: float, limit: int) -> int:
+        if limit <= 0:
+            return 0
+        return await self._run(lambda c: self._upkeep.purge_finished(c, finished_before, limit))
+
+    async def save_progress(
+        self, row: int, attempt: int, fraction: float, message: str | None
+    ) -> bool:
+        return await self._run(
+            lambda c: self._writes.save_progress(c, row, attempt, fraction, message)
+        )
+
+    async def save_checkpoint(self, row: int, attempt: int, checkpoint: Any) -> bool:
+        return await self._run(lambda c: self._writes.save_checkpoint(c, row, attempt, checkpoint))
+
+    async def append_logs(self, lines: Sequence[NewLogLine]) -> None:
+        if lines:
+            await self._run(lambda c: self._writes.append_logs(c, lines), True)
+
+    # -- outbox ----------------------------------------------------------------------------
+    async def claim_deliveries(
+        self, node: str, now: float, lease_until: float, limit: int
+    ) -> list[Delivery]:
+        if limit <= 0:
+            return []
+        return await self._run(
+            lambda c: self._writes.outbox.claim(c, node, now, lease_until, limit)
+        )
+
+    async def delivery_done(self, delivery_id: str, attempt: int, now: float) -> bool:
+        return await self._run(lambda c: self._writes.outbox.done(c, delivery_id, attempt, now))
+
+    async def delivery_failed(
+        self, delivery_id: str, attempt: int, now: float, error: str, next_at: float | None
+    ) -> bool:
+        op = self._writes.outbox.failed
+        return await self._run(lambda c: op(c, delivery_id, attempt, error, next_at))
+
+    async def task_deliveries(self, tenant: str, task_id: str) -> list[Delivery] | None:
+        return await self._snapshot(lambda c: self._writes.outbox.of_task(c, tenant, task_id))
+
+    # -- reads -----------------------------------------------------------------------------
+    async def get_task(self, tenant: str, task_id: str) -> Task | None:
+        return await self._snapshot(lambda c: self._reads.get_task(c, tenant, task_id))
+
+    async def list_tasks(self, query: TaskQuery) -> tuple[list[Task], int | None]:
+        return await self._run(lambda c: self._reads.list_tasks(c, query))
+
+    async def read_logs(
+        self, tenant: str, task_id: str, after: int = 0, limit: int = 10_000
+    ) -> list[LogLine] | None:
+        return await self._snapshot(
+            lambda c: self._reads.read_logs(c, tenant, task_id, after, limit)
+        )
+
+    async def find_lost(self, node: str | None, now: float, limit: int) -> list[LostTask]:
+        return await self._run(lambda c: self._reads.find_lost(c, node, now, limit))
+
+    async def next_run_at(self, tenant: str, function: str) -> float | None:
+        return await self._run(lambda c: self._reads.next_run_at(c, tenant, function))
+
+    async def next_retry_at(self) -> float | None:
+        return await self._run(self._reads.next_retry_at)
+
+    async def count_by_status(self, tenant: str, function: str) -> dict[TaskStatus, int]:
+        return await self._run(lambda c: self._reads.count_by_status(c, tenant, function))
+
+    async def queue_stats(self) -> list[QueueStat]:
+        return await self._run(self._reads.queue_stats)
+
+    async def function_stats(
+        self, tenant: str, function: str, now: float, recent: int = RECENT_ENDED
+    ) -> FunctionStats:
+        return await self._snapshot(
+            lambda c: self._reads.function_stats(c, tenant, function, now, recent)
+        )
+
+    # -- schedules -------------------------------------------------------------------------
+    async def put_schedule(self, schedule: Schedule) -> bool:
+        now = schedule.updated_at or time.time()
+        return await self._run(lambda c: self._schedules.put(c, schedule, now))
+
+    async def get_schedule(self, tenant: str, name: str) -> Schedule | None:
+        return await self._run(lambda c: self._schedules.get(c, tenant, name))
+
+    async def list_schedules(self, tenant: str) -> list[Schedule]:
+        return await self._run(lambda c: self._schedules.of_tenant(c, tenant))
+
+    async def delete_schedule(self, tenant: str, name: str) -> bool:
+        return await self._run(lambda c: self._schedules.delete(c, tenant, name))
+
+    async def due_schedules(self, now: float, limit: int) -> list[Schedule]:
+        return await self._run(lambda c: self._schedules.due(c, now, limit))
+
+    async def next_schedule_at(self) -> float | None:
+        return await self._run(self._schedules.next_at)
+
+    async def fire_schedule(
+        self,
+        tenant: str,
+        name: str,
+        tick: float,
+        next_fire_at: float,
+        submission: Submission,
+        now: float,
+        max_attempts: int,
+        default_priority: int,
+    ) -> Submitted | None:
+        return await self._run(
+            lambda c: self._schedules.fire(
+                c,
+                tenant,
+                name,
+                tick,
+                next_fire_at,
+                submission,
+                now,
+                max_attempts,
+                default_priority,
+            ),
+            True,
+        )
+
+    async def skip_schedule(self, tenant: str, name: str, next_fire_at: float) -> bool:
+        return await self._run(lambda c: self._schedules.skip(c, tenant, name, next_fire_at))
+
+    # -- triggers --------------------------------------------------------------------------
+    async def put_trigger(self, trigger: Trigger) -> bool:
+        now = trigger.updated_at or time.time()
+        return await self._run(lambda c: self._triggers.put(c, trigger, now))
+
+    async def get_trigger(self, tenant: str, name: str) -> Trigger | None:
+        return await self._run(lambda c: self._triggers.get(c, tenant, name))
+
+    async def list_triggers(self, tenant: str | None = None) -> list[Trigger]:
+        return await self._run(lambda c: self._triggers.listed(c, tenant))
+
+    async def delete_trigger(self, tenant: str, name: str) -> bool:
+        return await self._run(lambda c: self._triggers.delete(c, tenant, name))
+
+    async def queue_depth(self, tenant: str, function: str) -> int:
+        return await self._run(lambda c: self._triggers.queue_depth(c, tenant, function))
+
+    # -- tenants, API keys, secrets --------------------------------------------------------
+    async def create_tenant(self, name: str, now: float) -> bool:
+        return await self._run(lambda c: self._tenants.create_tenant(c, name, now))
+
+    async def list_tenants(self) -> list[Tenant]:
+        return await self._run(self._tenants.tenants)
+
+    async def get_tenant(self, name: str) -> Tenant | None:
+        return await self._run(lambda c: self._tenants.tenant(c, name))
+
+    async def create_key(self, key: ApiKey) -> None:
+        await self._run(lambda c: self._tenants.create_key(c, key))
+
+    async def find_key(self, hash_: str) -> ApiKey | None:
+        return await self._run(lambda c: self._tenants.find_key(c, hash_))
+
+    async def list_keys(self, tenant: str | None = None) -> list[ApiKey]:
+        return await self._run(lambda c: self._tenants.keys(c, tenant))
+
+    async def revoke_key(self, key_id: str, now: float) -> bool | None:
+        return await self._run(lambda c: self._tenants.revoke_key(c, key_id, now))
+
+    async def count_active_keys(self) -> int:
+        return await self._run(self._tenants.active_keys)
+
+    async def shared_secret(self, name: str, candidate: bytes, now: float) -> bytes:
+        return await self._run(lambda c: self._tenants.secret(c, name, candidate, now))
+
+
+def _deliver(callback: Callable[[str, str], None], tenant: str, function: str) -> None:
+    """One wake-up; a failing callback is logged and does not stop the listener."""
+    try:
+        callback(tenant, function)
+    except Exception:  # the callback is the caller's code: keep listening whatever it raises
+        log.exception("asyncfn: the ready callback failed for %s/%s", tenant, function)

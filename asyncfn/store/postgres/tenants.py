@@ -1,0 +1,61 @@
+"""The PostgreSQL store's tenants, API keys (hashes only) and the secrets nodes share."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from asyncfn.domain.tenants import ApiKey, Tenant
+from asyncfn.store.postgres.rows import Conn, execute, fetch_all, fetch_one
+from asyncfn.store.sqlite.tenants import key_from_row
+
+
+class PgTenants:
+    """Tenant, key and secret ops and reads over the named statements `q`."""
+
+    def __init__(self, q: Mapping[str, str]) -> None:
+        self.q = q
+
+    async def create_tenant(self, conn: Conn, name: str, now: float) -> bool:
+        return (
+            await fetch_one(conn, self.q["create_tenant"], {"name": name, "now": now}) is not None
+        )
+
+    async def create_key(self, conn: Conn, key: ApiKey) -> None:
+        params = {
+            "id": key.id,
+            "tenant": key.tenant,
+            "hash": key.hash,
+            "name": key.name,
+            "now": key.created_at,
+        }
+        await execute(conn, self.q["create_key"], params)
+
+    async def revoke_key(self, conn: Conn, key_id: str, now: float) -> bool | None:
+        row = await fetch_one(conn, self.q["revoke_key"], {"id": key_id, "now": now})
+        return None if row is None else bool(row[0])
+
+    async def secret(self, conn: Conn, name: str, value: bytes, now: float) -> bytes:
+        await execute(conn, self.q["keep_secret"], {"name": name, "value": value, "now": now})
+        row = await fetch_one(conn, self.q["get_secret"], {"name": name})
+        assert row is not None  # inserted or kept just above
+        return bytes(row[0])
+
+    async def tenants(self, conn: Conn) -> list[Tenant]:
+        rows = await fetch_all(conn, self.q["list_tenants"])
+        return [Tenant(name, float(created_at)) for name, created_at in rows]
+
+    async def tenant(self, conn: Conn, name: str) -> Tenant | None:
+        row = await fetch_one(conn, self.q["get_tenant"], {"name": name})
+        return None if row is None else Tenant(row[0], float(row[1]))
+
+    async def find_key(self, conn: Conn, hash_: str) -> ApiKey | None:
+        row = await fetch_one(conn, self.q["find_key"], {"hash": hash_})
+        return None if row is None else key_from_row(row)
+
+    async def keys(self, conn: Conn, tenant: str | None) -> list[ApiKey]:
+        rows = await fetch_all(conn, self.q["list_keys"], {"tenant": tenant})
+        return [key_from_row(r) for r in rows]
+
+    async def active_keys(self, conn: Conn) -> int:
+        row = await fetch_one(conn, self.q["count_active_keys"])
+        return 0 if row is None else int(row[0])

@@ -1,0 +1,78 @@
+"""The SQLite store's tenants, API keys (hashes only) and shared secrets."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+from asyncfn.domain.tenants import ApiKey, Tenant
+
+Connection = sqlite3.Connection
+
+
+def key_from_row(row: tuple[Any, ...]) -> ApiKey:
+    """From the 6 columns `find_key` selects."""
+    key_id, tenant, hash_, name, created_at, revoked_at = row
+    return ApiKey(
+        id=key_id,
+        tenant=tenant,
+        hash=hash_,
+        name=name,
+        created_at=float(created_at),
+        revoked_at=None if revoked_at is None else float(revoked_at),
+    )
+
+
+class SqliteTenants:
+    """Tenant, key and secret ops and reads over the named statements `q`."""
+
+    def __init__(self, q: Mapping[str, str]) -> None:
+        self.q = q
+
+    # -- writes (on the writer's connection) -----------------------------------------------
+    def create_tenant(self, conn: Connection, name: str, now: float) -> bool:
+        return (
+            conn.execute(self.q["create_tenant"], {"name": name, "now": now}).fetchone() is not None
+        )
+
+    def create_key(self, conn: Connection, key: ApiKey) -> None:
+        params = {
+            "id": key.id,
+            "tenant": key.tenant,
+            "hash": key.hash,
+            "name": key.name,
+            "now": key.created_at,
+        }
+        conn.execute(self.q["create_key"], params)
+
+    def revoke_key(self, conn: Connection, key_id: str, now: float) -> bool | None:
+        if conn.execute(self.q["key_exists"], {"id": key_id}).fetchone() is None:
+            return None
+        return conn.execute(self.q["revoke_key"], {"id": key_id, "now": now}).fetchone() is not None
+
+    def secret(self, conn: Connection, name: str, value: bytes, now: float) -> bytes:
+        conn.execute(self.q["keep_secret"], {"name": name, "value": value, "now": now})
+        (kept,) = conn.execute(self.q["get_secret"], {"name": name}).fetchone()
+        return bytes(kept)
+
+    # -- reads (on a reader's connection) --------------------------------------------------
+    def tenants(self, conn: Connection) -> list[Tenant]:
+        rows = conn.execute(self.q["list_tenants"]).fetchall()
+        return [Tenant(name, float(created_at)) for name, created_at in rows]
+
+    def tenant(self, conn: Connection, name: str) -> Tenant | None:
+        row = conn.execute(self.q["get_tenant"], {"name": name}).fetchone()
+        return None if row is None else Tenant(row[0], float(row[1]))
+
+    def find_key(self, conn: Connection, hash_: str) -> ApiKey | None:
+        row = conn.execute(self.q["find_key"], {"hash": hash_}).fetchone()
+        return None if row is None else key_from_row(row)
+
+    def keys(self, conn: Connection, tenant: str | None) -> list[ApiKey]:
+        rows = conn.execute(self.q["list_keys"], {"tenant": tenant}).fetchall()
+        return [key_from_row(r) for r in rows]
+
+    def active_keys(self, conn: Connection) -> int:
+        (count,) = conn.execute(self.q["count_active_keys"]).fetchone()
+        return int(count)
