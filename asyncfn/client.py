@@ -277,6 +277,27 @@ class Client:
     def delete_schedule(self, name: str) -> None:
         self._run(calls.delete_schedule(name))
 
+    # tenants and keys (the admin key)
+
+    def create_tenant(self, name: str) -> dict[str, Any]:
+        return self._run(calls.create_tenant(name))
+
+    def list_tenants(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self._run(calls.get("/v1/tenants"))["items"]
+        return items
+
+    def create_key(self, tenant: str, name: str | None = None) -> dict[str, Any]:
+        """A new API key of `tenant`; its `key` is in this answer only."""
+        return self._run(calls.create_key(tenant, name))
+
+    def list_keys(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        params = {"tenant": tenant} if tenant is not None else None
+        items: list[dict[str, Any]] = self._run(calls.get("/v1/keys", params))["items"]
+        return items
+
+    def revoke_key(self, key_id: str) -> None:
+        self._run(calls.revoke_key(key_id))
+
     # triggers
 
     def put_trigger(self, name: str, **config: Any) -> dict[str, Any]:
@@ -494,6 +515,26 @@ class AsyncClient:
 
     async def delete_schedule(self, name: str) -> None:
         await self._run(calls.delete_schedule(name))
+
+    # tenants and keys (the admin key)
+
+    async def create_tenant(self, name: str) -> dict[str, Any]:
+        return await self._run(calls.create_tenant(name))
+
+    async def list_tenants(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = (await self._run(calls.get("/v1/tenants")))["items"]
+        return items
+
+    async def create_key(self, tenant: str, name: str | None = None) -> dict[str, Any]:
+        return await self._run(calls.create_key(tenant, name))
+
+    async def list_keys(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        params = {"tenant": tenant} if tenant is not None else None
+        items: list[dict[str, Any]] = (await self._run(calls.get("/v1/keys", params)))["items"]
+        return items
+
+    async def revoke_key(self, key_id: str) -> None:
+        await self._run(calls.revoke_key(key_id))
 
     # triggers
 

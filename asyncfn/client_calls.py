@@ -323,6 +323,20 @@ def delete_schedule(name: str) -> Call[None]:
     return Call("DELETE", schedule_path(name), nothing_of)
 
 
+def create_tenant(name: str) -> Call[dict[str, Any]]:
+    return Call("POST", "/v1/tenants", json_of, json={"name": name})
+
+
+def create_key(tenant: str, name: str | None) -> Call[dict[str, Any]]:
+    """`POST /v1/tenants/{tenant}/keys`; the answer's `key` is shown this once."""
+    body = {"name": name} if name is not None else {}
+    return Call("POST", f"/v1/tenants/{_seg(tenant)}/keys", json_of, json=body)
+
+
+def revoke_key(key_id: str) -> Call[None]:
+    return Call("DELETE", f"/v1/keys/{_seg(key_id)}", nothing_of)
+
+
 def trigger_path(name: str) -> str:
     return f"/v1/triggers/{_seg(name)}"
 

@@ -11,7 +11,15 @@ from fastapi.openapi.utils import get_openapi
 from asyncfn.api import errors
 from asyncfn.api.deps import NodeServices
 from asyncfn.api.fastpath import FastPath
-from asyncfn.api.routes import functions, invocations, schedules, system, tasks, triggers
+from asyncfn.api.routes import (
+    functions,
+    invocations,
+    schedules,
+    system,
+    tasks,
+    tenants,
+    triggers,
+)
 
 TITLE = "asyncfn"
 VERSION = "0.1.0"
@@ -25,7 +33,7 @@ def create_app(node: NodeServices) -> FastPath:
     )
     app.state.node = node
     errors.install(app)
-    for module in (functions, tasks, schedules, triggers, system):
+    for module in (functions, tasks, schedules, triggers, tenants, system):
         app.include_router(module.router)
 
     def openapi() -> dict[str, Any]:

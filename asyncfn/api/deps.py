@@ -1,5 +1,6 @@
-"""What the HTTP edge needs from a node (a structural protocol `Node` satisfies) and the caller's
-tenant. Routes reach the node through `node_of(request)`; nothing is global."""
+"""What the HTTP edge needs from a node (a structural protocol `Node` satisfies) and the caller
+(`principal_of`, `tenant_of`, named by `api.auth` at the ASGI entry). Routes reach the node
+through `node_of(request)`; nothing is global."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ from typing import Protocol, cast
 
 from starlette.requests import Request
 
-from asyncfn.domain.models import DEFAULT_TENANT
+from asyncfn.api.auth import OPEN, Principal, require_admin
 from asyncfn.engine.catalog import FunctionCatalog
 from asyncfn.engine.completions import Completions
 from asyncfn.engine.control import TaskControl
+from asyncfn.engine.keys import KeyRing
 from asyncfn.engine.schedules import ScheduleRunner
 from asyncfn.engine.submitter import Submitter
+from asyncfn.engine.tokens import TaskTokens
 from asyncfn.engine.triggers.runner import TriggerRunner
 from asyncfn.metrics import NodeMetrics
 from asyncfn.settings import Settings
@@ -28,6 +31,8 @@ class NodeServices(Protocol):
     control: TaskControl
     schedules: ScheduleRunner
     triggers: TriggerRunner
+    keys: KeyRing
+    tokens: TaskTokens
     metrics: NodeMetrics
 
 
@@ -35,6 +40,20 @@ def node_of(request: Request) -> NodeServices:
     return cast(NodeServices, request.app.state.node)
 
 
+def principal_of(request: Request) -> Principal:
+    """The caller, as the ASGI entry named it (the open principal when nothing did: an app
+    driven without FastPath, as some tests do)."""
+    found = request.scope.get("state", {}).get("principal")
+    return found if isinstance(found, Principal) else OPEN
+
+
 def tenant_of(request: Request) -> str:
-    """The caller's tenant. The embedded node serves one tenant with auth off on loopback."""
-    return DEFAULT_TENANT
+    """The caller's tenant: every read and write of a request is scoped to it."""
+    return principal_of(request).tenant
+
+
+def admin_of(request: Request) -> Principal:
+    """The caller, who must hold the admin key (403 otherwise)."""
+    principal = principal_of(request)
+    require_admin(principal, node_of(request).keys)
+    return principal

@@ -21,6 +21,8 @@ STATUS: list[tuple[type[errors.AsyncfnError], int]] = [
     (errors.Malformed, 400),
     (errors.InvalidInput, 422),
     (errors.Conflict, 409),
+    (errors.Unauthorized, 401),
+    (errors.Forbidden, 403),
     (errors.PayloadTooLarge, 413),
     (errors.Unavailable, 503),
 ]
@@ -39,7 +41,9 @@ def error_body(code: str, message: str, field: str | None = None, **extra: Any) 
 
 def error_response(exc: errors.AsyncfnError) -> Response:
     body = error_body(exc.code, exc.message, exc.field, **exc.extra)
-    return json_response(body, status_of(exc))
+    status = status_of(exc)
+    headers = {"WWW-Authenticate": 'Bearer realm="asyncfn"'} if status == 401 else None
+    return json_response(body, status, headers)
 
 
 async def _domain_error(request: Request, exc: Exception) -> Response:

@@ -1,5 +1,7 @@
-"""FastPath: the ASGI entry of the API. Invocations are answered straight from ASGI; every other
-request goes to the FastAPI app. Domain errors get the same JSON error shape on both paths."""
+"""FastPath: the ASGI entry of the API. It names the caller of every HTTP request first
+(`api.auth`: a missing or bad credential ends it with 401); invocations are then answered
+straight from ASGI and every other request goes to the FastAPI app. Domain errors get the same
+JSON error shape on both paths."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from asyncfn.api.auth import Authenticator
 from asyncfn.api.deps import NodeServices
 from asyncfn.api.errors import error_body, error_response
 from asyncfn.api.render import json_response
@@ -28,8 +31,16 @@ class FastPath:
     def __init__(self, app: FastAPI, node: NodeServices) -> None:
         self.app = app
         self.node = node
+        self.auth = Authenticator(node.keys, node.tokens)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            try:
+                principal = await self.auth.principal(scope)
+            except AsyncfnError as exc:
+                await error_response(exc)(scope, receive, send)
+                return
+            scope.setdefault("state", {})["principal"] = principal
         route = _match(scope)
         if route is None:
             await self.app(scope, receive, send)

@@ -8,6 +8,8 @@ AsyncfnError
 │   ├── TransitionRefused    code: transition_refused (names the current status)
 │   ├── DuplicateTask        code: duplicate_task (names the existing task and its status)
 │   └── FunctionNotReady     code: function_not_ready (no code uploaded)
+├── Unauthorized             code: unauthorized (no, an unknown or a revoked credential)
+├── Forbidden                code: forbidden (a valid credential without the right)
 ├── PayloadTooLarge          code: payload_too_large
 └── Unavailable              code: unavailable (the node is shutting down)
 """
@@ -79,6 +81,14 @@ class FunctionNotReady(Conflict):
 
     def __init__(self, name: str) -> None:
         super().__init__(f"function {name!r} has no code yet: PUT /v1/functions/{name}/code")
+
+
+class Unauthorized(AsyncfnError):
+    code = "unauthorized"
+
+
+class Forbidden(AsyncfnError):
+    code = "forbidden"
 
 
 class PayloadTooLarge(AsyncfnError):

@@ -120,24 +120,32 @@ class PythonTasks:
             last_checkpoint=header["checkpoint"],
             row=header["row"],
             send=self._send,
+            api_url=header.get("api_url"),
+            token=header.get("token"),
         )
 
     def call(self, header: protocol.Message, payload: bytes) -> None:
         cpu_before, _ = _usage()
+        context = self._context(header)
         try:
-            value = self._handler(payload, self._context(header))
+            value = self._handler(payload, context)
         except BaseException as exc:
+            context.close()
             self._finish(header["row"], cpu_before, exc=exc)
         else:
+            context.close()
             self._finish(header["row"], cpu_before, value=value)
 
     async def call_async(self, header: protocol.Message, payload: bytes) -> None:
         cpu_before, _ = _usage()
+        context = self._context(header)
         try:
-            value = await self._handler(payload, self._context(header))
+            value = await self._handler(payload, context)
         except BaseException as exc:
+            context.close()
             self._finish(header["row"], cpu_before, exc=exc)
         else:
+            context.close()
             self._finish(header["row"], cpu_before, value=value)
 
     def _finish(

@@ -6,11 +6,14 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from asyncfn.runtime import protocol
+
+if TYPE_CHECKING:
+    from asyncfn.client import Client
 
 LOG_FORMAT = "%(levelname)s %(message)s"
 
@@ -54,12 +57,18 @@ class Context:
         deadline: POSIX time (seconds) at which the platform kills the attempt.
         last_checkpoint: the value of the task's latest ``checkpoint()`` — from an earlier
             attempt when the task is retried, None when there is none.
+        client: an ``asyncfn.Client`` of the node that runs the task, holding a token scoped to
+            the task's tenant and valid while the task lives (to submit sub-tasks, read
+            tasks, ...) — never the key the task was submitted with.
     """
 
     __slots__ = (
+        "_api_url",
+        "_client",
         "_logger",
         "_row",
         "_send",
+        "_token",
         "attempt",
         "deadline",
         "function",
@@ -77,6 +86,8 @@ class Context:
         last_checkpoint: Any,
         row: int,
         send: protocol.Send,
+        api_url: str | None = None,
+        token: str | None = None,
     ) -> None:
         self.task_id = task_id
         self.function = function
@@ -86,6 +97,27 @@ class Context:
         self._row = row
         self._send = send
         self._logger: logging.Logger | None = None
+        self._api_url = api_url
+        self._token = token
+        self._client: Client | None = None
+
+    @property
+    def client(self) -> Client:
+        """A client of the platform acting for this task's tenant (made on first use)."""
+        if self._client is None:
+            if self._api_url is None or self._token is None:
+                raise RuntimeError("this instance was started without the platform's API")
+            # imported on first use: most handlers never call back, and httpx costs startup
+            from asyncfn.client import Client
+
+            self._client = Client(self._api_url, api_key=self._token)
+        return self._client
+
+    def close(self) -> None:
+        """Release `client`'s connections (the runtime calls this when the attempt ends)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     def remaining_s(self) -> float:
         """Seconds left before the deadline (0.0 once it has passed)."""

@@ -188,8 +188,17 @@ def error_info(exc: BaseException, type_name: str | None = None) -> dict[str, An
 
 
 def run_message(
-    *, task_id: str, row: int, attempt: int, function: str, deadline: float, checkpoint: Any
+    *,
+    task_id: str,
+    row: int,
+    attempt: int,
+    function: str,
+    deadline: float,
+    checkpoint: Any,
+    api_url: str | None = None,
+    token: str | None = None,
 ) -> Message:
+    """`api_url` and `token` (a task token) let the handler call the platform back."""
     return {
         "kind": RUN,
         "task_id": task_id,
@@ -198,6 +207,8 @@ def run_message(
         "function": function,
         "deadline": deadline,
         "checkpoint": checkpoint,
+        "api_url": api_url,
+        "token": token,
     }
 
 

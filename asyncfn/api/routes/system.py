@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
-from starlette.responses import FileResponse
+from starlette.responses import FileResponse, PlainTextResponse
 
-from asyncfn.api.deps import node_of
+from asyncfn.api.deps import admin_of, node_of
 from asyncfn.api.render import json_response
 from asyncfn.domain.errors import NotFound
 from asyncfn.metrics import CONTENT_TYPE
@@ -29,10 +29,18 @@ async def healthz(request: Request) -> Response:
     return json_response({"status": "ok", "node": node.settings.node_name})
 
 
-@router.get("/metrics", tags=["system"])
+@router.get(
+    "/metrics",
+    tags=["system"],
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 async def metrics(request: Request) -> Response:
-    """Prometheus text exposition of this node's metrics (its own registry)."""
+    """Prometheus text exposition of this node's metrics (its own registry). They cover every
+    tenant, so with auth on they need the admin key."""
     node = node_of(request)
+    if node.keys.enabled:
+        admin_of(request)
     await node.metrics.refresh()
     return Response(node.metrics.exposition(), media_type=CONTENT_TYPE)
 

@@ -1,0 +1,78 @@
+"""Routes for tenant and API-key management (the admin key only): create and list tenants, make
+a tenant's key (shown once), list keys (never the keys themselves), revoke one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from asyncfn.api.deps import admin_of, node_of
+from asyncfn.api.render import json_response
+from asyncfn.domain.records import rfc3339
+from asyncfn.domain.tenants import ApiKey, Tenant
+
+router = APIRouter(tags=["tenants"])
+
+
+class TenantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=64)
+
+
+class KeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, max_length=100, description="a label, e.g. who uses it")
+
+
+def tenant_json(tenant: Tenant) -> dict[str, Any]:
+    return {"name": tenant.name, "created_at": rfc3339(tenant.created_at)}
+
+
+def key_json(key: ApiKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "tenant": key.tenant,
+        "name": key.name,
+        "created_at": rfc3339(key.created_at),
+        "revoked_at": rfc3339(key.revoked_at),
+        "active": key.active,
+    }
+
+
+@router.post("/v1/tenants", status_code=201)
+async def create_tenant(body: TenantIn, request: Request) -> Response:
+    admin_of(request)
+    tenant = await node_of(request).keys.create_tenant(body.name)
+    return json_response(tenant_json(tenant), 201)
+
+
+@router.get("/v1/tenants")
+async def list_tenants(request: Request) -> Response:
+    admin_of(request)
+    found = await node_of(request).keys.tenants()
+    return json_response({"items": [tenant_json(t) for t in found]})
+
+
+@router.post("/v1/tenants/{tenant}/keys", status_code=201)
+async def create_key(tenant: str, request: Request, body: KeyIn | None = None) -> Response:
+    """A new API key of `tenant`. The answer's `key` is the only time the key is shown."""
+    admin_of(request)
+    made = await node_of(request).keys.create_key(tenant, body.name if body else None)
+    return json_response({**key_json(made.record), "key": made.key}, 201)
+
+
+@router.get("/v1/keys")
+async def list_keys(request: Request, tenant: str | None = Query(None)) -> Response:
+    admin_of(request)
+    found = await node_of(request).keys.keys(tenant)
+    return json_response({"items": [key_json(k) for k in found]})
+
+
+@router.delete("/v1/keys/{key_id}", status_code=204)
+async def revoke_key(key_id: str, request: Request) -> Response:
+    """Revoke a key: it stops working at once on this node, within seconds on the others."""
+    admin_of(request)
+    await node_of(request).keys.revoke(key_id)
+    return Response(status_code=204)

@@ -1,0 +1,62 @@
+"""`asyncfn tenants` and `asyncfn keys`: tenant and API-key management through the client,
+with the admin key (`--api-key` / ASYNCFN_API_KEY set to the node's ASYNCFN_ADMIN_KEY)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from asyncfn import cli_render as render
+from asyncfn.cli_target import connect
+
+tenants_app = typer.Typer(name="tenants", help="Tenants: isolated users of the platform.")
+keys_app = typer.Typer(name="keys", help="API keys of tenants (made, listed, revoked).")
+
+
+@tenants_app.command("create")
+def create_tenant(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
+    """Create a tenant; then give it a key with `asyncfn keys create --tenant NAME`."""
+    with connect(ctx) as client:
+        made = client.create_tenant(name)
+    render.note(f"created tenant {made['name']}")
+
+
+@tenants_app.command("list")
+def list_tenants(ctx: typer.Context) -> None:
+    """Every tenant."""
+    with connect(ctx) as client:
+        render.tenants_table(client.list_tenants())
+
+
+@keys_app.command("create")
+def create_key(
+    ctx: typer.Context,
+    tenant: Annotated[str, typer.Option(help="The tenant the key acts for.")],
+    name: Annotated[str | None, typer.Option(help="A label, e.g. who uses the key.")] = None,
+) -> None:
+    """Make an API key and print it: this is the only time it is shown."""
+    with connect(ctx) as client:
+        made = client.create_key(tenant, name)
+    render.line(str(made["key"]))
+    render.note(f"key {made['id']} of tenant {made['tenant']}: store it now, it is not shown again")
+
+
+@keys_app.command("list")
+def list_keys(
+    ctx: typer.Context,
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys.")] = None,
+) -> None:
+    """Keys by tenant (ids and labels; the keys themselves are never stored)."""
+    with connect(ctx) as client:
+        render.keys_table(client.list_keys(tenant))
+
+
+@keys_app.command("revoke")
+def revoke_key(
+    ctx: typer.Context, key_id: Annotated[str, typer.Argument(metavar="KEY_ID")]
+) -> None:
+    """Revoke a key: it stops working at once."""
+    with connect(ctx) as client:
+        client.revoke_key(key_id)
+    render.note(f"revoked key {key_id}")
