@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from asyncfn import cli_render as render
-from asyncfn import cli_triggers, node
+from asyncfn import cli_tenants, cli_triggers, node
 from asyncfn.cli_target import Target, connect
 from asyncfn.client import DEFAULT_URL
 from asyncfn.settings import Settings
@@ -107,7 +107,7 @@ def _function_body(
             raise typer.BadParameter(str(exc), param_hint="--config") from None
         if not isinstance(body, dict):
             raise typer.BadParameter("must hold a JSON object", param_hint="--config")
-        for owned_by_server in ("name", "code_sha256", "created_at", "updated_at"):
+        for owned_by_server in ("name", "code_sha256", "paused", "created_at", "updated_at"):
             body.pop(owned_by_server, None)  # so `asyncfn function F > f.json` deploys back
     body.update({k: v for k, v in flags.items() if v is not None})
     if retries is not None:
@@ -413,6 +413,8 @@ def unschedule(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="
 
 
 app.add_typer(cli_triggers.app)
+app.add_typer(cli_tenants.tenants_app)
+app.add_typer(cli_tenants.keys_app)
 
 
 def main() -> None:

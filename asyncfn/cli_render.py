@@ -194,3 +194,28 @@ def triggers_table(triggers: Iterable[Mapping[str, Any]]) -> None:
             Text(str(status.get("last_error") or ""), style="red"),
         )
     _console().print(table)
+
+
+def tenants_table(tenants: Iterable[Mapping[str, Any]]) -> None:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
+    for name in ("TENANT", "CREATED"):
+        table.add_column(name, no_wrap=True)
+    for tenant in tenants:
+        table.add_row(Text(str(tenant.get("name"))), when(tenant.get("created_at")))
+    _console().print(table)
+
+
+def keys_table(keys: Iterable[Mapping[str, Any]]) -> None:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
+    for name in ("ID", "TENANT", "NAME", "CREATED", "STATE"):
+        table.add_column(name, no_wrap=True)
+    for key in keys:
+        active = bool(key.get("active"))
+        table.add_row(
+            Text(str(key.get("id"))),
+            Text(str(key.get("tenant"))),
+            Text(str(key.get("name") or "")),
+            when(key.get("created_at")),
+            "active" if active else Text(f"revoked {when(key.get('revoked_at'))}", style="dim"),
+        )
+    _console().print(table)

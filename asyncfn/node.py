@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import uvicorn
 import uvloop
 
 from asyncfn.api.app import create_app
-from asyncfn.domain.models import DEFAULT_TENANT, FunctionSpec
+from asyncfn.domain.models import DEFAULT_TENANT, ClaimedTask, FunctionSpec
 from asyncfn.engine.catalog import FunctionCatalog
 from asyncfn.engine.completer import Completer
 from asyncfn.engine.completions import Completions
@@ -24,20 +25,28 @@ from asyncfn.engine.control import TaskControl
 from asyncfn.engine.deliverer import Deliverer
 from asyncfn.engine.dispatcher import Dispatcher
 from asyncfn.engine.janitor import Janitor
+from asyncfn.engine.keys import KeyRing
 from asyncfn.engine.leases import LeaseKeeper
 from asyncfn.engine.reporter import AttemptReporter
 from asyncfn.engine.scheduler import Scheduler
 from asyncfn.engine.schedules import ScheduleRunner
 from asyncfn.engine.service import Service, Supervisor
 from asyncfn.engine.submitter import Submitter
+from asyncfn.engine.tokens import TaskTokens
 from asyncfn.engine.triggers.runner import TriggerRunner
 from asyncfn.metrics import NodeMetrics
 from asyncfn.runtime.bundles import BundleCache, zip_directory
+from asyncfn.runtime.process import InstanceLimits, resolve_user
 from asyncfn.server_logs import configure_logging
 from asyncfn.settings import Settings
 from asyncfn.store import open_store
+from asyncfn.store.base import ReadyFeed
 
 log = logging.getLogger("asyncfn.node")
+
+
+class InsecureExposure(RuntimeError):
+    """The node would serve a non-loopback address with no credentials required."""
 
 
 class Node:
@@ -52,6 +61,10 @@ class Node:
         self.metrics = NodeMetrics()
         self.store = open_store(settings.store_url, group_commit=settings.group_commit)
         self.catalog = FunctionCatalog(self.store)
+        self.keys = KeyRing(self.store, admin_key=settings.admin_key)
+        self.tokens = TaskTokens(self.store)
+        self.api_url: str | None = None
+        """Where this node's API answers (set once the HTTP server listens)."""
         self.completions = Completions()
         self.reporter = AttemptReporter(
             self.store, self.supervisor, max_bytes=settings.log_max_bytes_per_task
@@ -81,7 +94,9 @@ class Node:
             lease_s=settings.lease_s,
             scratch_dir=data_dir / "scratch",
             instance_env=settings.instance_env,
+            instance_limits=instance_limits(settings),
             metrics=self.metrics,
+            credentials=self._task_credentials,
         )
         self.submitter = Submitter(
             self.store, self.catalog, self.dispatcher.notify, metrics=self.metrics
@@ -130,11 +145,14 @@ class Node:
             self.supervisor,
             node=settings.node_name,
             backoff_base_s=settings.delivery_backoff_base_s,
+            allow_hosts=settings.webhook_allow_hosts,
             metrics=self.metrics,
         )
         self.completions.subscribe(self.deliverer.wake)
         self._services: list[Service] = [
             self.catalog,
+            self.keys,
+            self.tokens,
             self.janitor,
             self.reporter,
             self.completer,
@@ -151,13 +169,23 @@ class Node:
     def _notify(self, key: tuple[str, str]) -> None:
         self.dispatcher.notify(key)
 
+    def _task_credentials(self, task: ClaimedTask, deadline: float) -> tuple[str | None, str]:
+        return self.api_url, self.tokens.mint(task.tenant, task.id, deadline)
+
     async def start(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         (self.settings.data_dir / "scratch").mkdir(exist_ok=True)
         await self.store.open()
+        try:
+            await self._refuse_open_exposure()
+        except InsecureExposure:
+            await self.store.close()
+            raise
         for service in self._services:
             await service.start()
             self._started.append(service)
+        if isinstance(self.store, ReadyFeed):  # other nodes' submissions wake this one
+            await self.store.listen_ready(lambda tenant, name: self._notify((tenant, name)))
         for folder in self.settings.deploy:
             await self.deploy_folder(folder)
 
@@ -170,6 +198,16 @@ class Node:
                 log.exception("stopping %s failed; going on with the shutdown", service.name)
         await self.store.close()
 
+    async def _refuse_open_exposure(self) -> None:
+        """Auth is off only on loopback with no keys: refuse any other address without them."""
+        await self.keys.start()
+        if not self.keys.enabled and not self.settings.loopback_only:
+            raise InsecureExposure(
+                f"refusing to listen on {self.settings.host} with auth off: set "
+                "ASYNCFN_ADMIN_KEY (then create tenant keys with `asyncfn keys create`), or "
+                "listen on 127.0.0.1"
+            )
+
     async def deploy_folder(self, folder: Path) -> list[str]:
         """Deploy every `folder/*/function.json` with its folder as code; answers the names."""
         names = []
@@ -181,6 +219,16 @@ class Node:
         if names:
             log.info("deployed %s from %s", ", ".join(names), folder)
         return names
+
+
+def instance_limits(settings: Settings) -> InstanceLimits:
+    """The limits every instance of this node starts with; LookupError when `instance_user`
+    names no user of this host (the node refuses to start)."""
+    return InstanceLimits(
+        max_open_files=settings.instance_max_open_files,
+        rlimit_as=settings.instance_rlimit_as,
+        run_as=resolve_user(settings.instance_user) if settings.instance_user else None,
+    )
 
 
 def _read_functions(folder: Path) -> list[tuple[str, dict[str, Any], bytes]]:
@@ -198,7 +246,11 @@ def serve(settings: Settings) -> None:
 
 async def _serve(settings: Settings) -> None:
     node = Node(settings)
-    await node.start()
+    try:
+        await node.start()
+    except InsecureExposure as exc:
+        print(f"asyncfn: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     config = uvicorn.Config(
         create_app(node),
         host=settings.host,
@@ -212,7 +264,7 @@ async def _serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     helpers = [
         loop.create_task(_exit_on_failure(node, server)),
-        loop.create_task(_announce(server)),
+        loop.create_task(_announce(node, server)),
     ]
     try:
         await server.serve()
@@ -245,11 +297,15 @@ async def _exit_on_failure(node: Node, server: uvicorn.Server) -> None:
     server.should_exit = True
 
 
-async def _announce(server: uvicorn.Server) -> None:
+async def _announce(node: Node, server: uvicorn.Server) -> None:
+    """Print where the node answers once it listens, and tell the node (its handlers' clients
+    call it back there: a wildcard address becomes loopback)."""
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes only this flag
         await asyncio.sleep(0.05)
     for sock in (s for srv in server.servers for s in srv.sockets):
         host, port = sock.getsockname()[:2]
         url = f"http://{host}:{port}"
+        local = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+        node.api_url = f"http://[{local}]:{port}" if ":" in local else f"http://{local}:{port}"
         print(f"asyncfn: dashboard {url}/  API {url}/v1  docs {url}/docs", flush=True)
         break

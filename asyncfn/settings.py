@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
+import pwd
 import socket
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from asyncfn.domain import limits
+from asyncfn.domain.allowlist import parse_rule
 
 
 def inherited_env() -> dict[str, str]:
@@ -43,11 +47,79 @@ class Settings(BaseSettings):
     delivery_backoff_base_s: float = Field(
         1.0, gt=0, description="first retry delay of a failed destination delivery (doubling)"
     )
+    # -- auth
+    admin_key: str | None = Field(
+        None,
+        min_length=16,
+        repr=False,
+        description="the key that manages tenants and keys; setting it turns auth on",
+    )
     access_log: bool = False
     log_level: str = "info"
     log_format: Literal["text", "json"] = Field(
         "text", description="the node's own logs: text, or one JSON object per line"
     )
+    # -- hardening (instances, webhooks)
+    instance_max_open_files: int = Field(
+        4096, ge=16, description="RLIMIT_NOFILE of instances (capped at the node's hard limit)"
+    )
+    instance_rlimit_as: bool = Field(
+        False,
+        description="also cap instances' address space (RLIMIT_AS) at a multiple of memory_mb;"
+        " off by default, memory_mb is enforced on resident memory",
+    )
+    instance_user: str | None = Field(
+        None, description="run instances as this user (name or uid; the node must be root)"
+    )
+    webhook_allow_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="hosts webhook destinations may use: host, *.domain, each with an optional"
+        " :port; comma-separated or a JSON list; empty allows any host",
+    )
+
+    @field_validator("instance_user")
+    @classmethod
+    def _user_exists(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            entry = pwd.getpwuid(int(value)) if value.isdigit() else pwd.getpwnam(value)
+        except KeyError:
+            raise ValueError(f"instance_user {value!r}: no such user on this host") from None
+        if os.geteuid() not in (0, entry.pw_uid):
+            raise ValueError(
+                f"instance_user {value!r}: running instances as another user needs a root node"
+            )
+        return value
+
+    @field_validator("webhook_allow_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            return (
+                json.loads(text)
+                if text.startswith("[")
+                else [part.strip() for part in text.split(",") if part.strip()]
+            )
+        return value
+
+    @field_validator("webhook_allow_hosts")
+    @classmethod
+    def _host_rules(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            parse_rule(entry)  # ValueError naming the entry
+        return value
+
+    @property
+    def loopback_only(self) -> bool:
+        """True when the node listens on a loopback address only."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host.strip("[]")).is_loopback
+        except ValueError:
+            return False
 
     @property
     def store_url(self) -> str:

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from asyncfn.domain.models import Attempt, Delivery, FunctionSpec, LogLine, Task
 from asyncfn.domain.records import duration_ms, rfc3339
+from asyncfn.domain.secrets import redact
 from asyncfn.domain.states import TaskStatus
 from asyncfn.domain.stats import FunctionStats, latency_ms
 from asyncfn.domain.timeline import timeline
@@ -118,7 +119,9 @@ def _resources(attempt: Attempt) -> dict[str, float | None]:
 
 
 def function_json(spec: FunctionSpec) -> dict[str, Any]:
-    config = spec.to_config()
+    """The function as the API, the dashboard and the CLI show it: secrets redacted
+    (`env` values and webhook secrets read REDACTED; see `domain.secrets`)."""
+    config = redact(spec.to_config())
     config.pop("tenant", None)
     for key in ("created_at", "updated_at"):
         config[key] = rfc3339(config[key]) if config[key] else None

@@ -12,6 +12,7 @@ from asyncfn.domain import limits
 from asyncfn.domain.errors import InvalidInput
 from asyncfn.domain.models import DEFAULT_TENANT, AsyncPolicy, FunctionSpec, RetryBackoff
 from asyncfn.domain.schedules import Schedule
+from asyncfn.domain.secrets import REDACTED
 from asyncfn.domain.states import TERMINAL, TaskStatus
 from asyncfn.domain.triggers import MAX_QUEUE_DEPTH, MAX_QUEUE_DEPTH_DEFAULT, TRIGGER_TYPES, Trigger
 
@@ -32,7 +33,13 @@ class DestinationIn(BaseModel):
 
     type: Literal["http", "function"]
     url: str | None = Field(None, validate_default=True, max_length=2_048)
-    secret: str | None = Field(None, validate_default=True, max_length=256)
+    secret: str | None = Field(
+        None,
+        validate_default=True,
+        max_length=256,
+        description=f"signs each delivery; shown as {REDACTED!r}, and {REDACTED!r} given back"
+        " keeps the stored secret",
+    )
     function: str | None = Field(None, validate_default=True)
     statuses: list[TaskStatus] | None = Field(None, min_length=1)
 
@@ -117,7 +124,13 @@ class FunctionIn(BaseModel):
         limits.MAX_INSTANCES_DEFAULT, ge=limits.MAX_INSTANCES[0], le=limits.MAX_INSTANCES[1]
     )
     async_: AsyncPolicyIn = Field(default_factory=AsyncPolicyIn, alias="async")
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="variables of the function's instances. Values are secrets: answers show"
+        f" each as {REDACTED!r}, never the value. A value given as {REDACTED!r} keeps the one"
+        " stored for that name (so a config read with GET can be PUT back unchanged); a name"
+        " left out is removed.",
+    )
     priority: int = Field(0, ge=limits.PRIORITY[0], le=limits.PRIORITY[1])
     stop_grace_s: float = Field(limits.STOP_GRACE_S_DEFAULT, ge=0, le=300)
 

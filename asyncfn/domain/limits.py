@@ -31,6 +31,8 @@ PAYLOAD_MAX_BYTES_DEFAULT = 1 << 20
 CODE_MAX_BYTES = 100 << 20
 BATCH_MAX_ITEMS = 1_000
 TASK_ID_MAX_LEN = 128
+SEQ_MAX = (1 << 63) - 1
+"""The largest log sequence number or list cursor: stores keep them as signed 64-bit integers."""
 LOG_MAX_BYTES_PER_TASK_DEFAULT = 10 << 20
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")

@@ -110,8 +110,6 @@ class FunctionSpec:
     instance_concurrency: int = 1
     min_instances: int = 0
     max_instances: int = limits.MAX_INSTANCES_DEFAULT
-    max_concurrency: int | None = None
-    rate_limit: float | None = None
     async_policy: AsyncPolicy = field(default_factory=AsyncPolicy)
     env: dict[str, str] = field(default_factory=dict)
     priority: int = 0
@@ -127,7 +125,8 @@ class FunctionSpec:
         return self.code_sha256 is not None or self.runtime == "command"
 
     def to_config(self) -> dict[str, Any]:
-        """The JSON-ready config the store keeps and the API shows (secrets included)."""
+        """The JSON-ready config the store keeps (secrets included; the API shows it through
+        `domain.secrets.redact`)."""
         config = asdict(self)
         config["async"] = config.pop("async_policy")
         config["command"] = list(self.command) if self.command is not None else None

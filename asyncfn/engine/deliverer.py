@@ -12,13 +12,14 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
 import orjson
 
 from asyncfn.domain import limits
+from asyncfn.domain.allowlist import url_allowed
 from asyncfn.domain.errors import AsyncfnError, NotFound
 from asyncfn.domain.models import Delivery, Submission, Task
 from asyncfn.domain.policies import delivery_next_at
@@ -39,8 +40,8 @@ COALESCE_S = 0.01
 
 
 class Undeliverable(Exception):
-    """A delivery that can never succeed (its target function is gone, the chain is too deep):
-    dead at once, without retries."""
+    """A delivery that can never succeed (its target function is gone, the chain is too deep,
+    its webhook is off the allow-list): dead at once, without retries."""
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -71,6 +72,7 @@ class Deliverer:
         *,
         node: str,
         backoff_base_s: float = 1.0,
+        allow_hosts: Sequence[str] = (),
         poll_s: float = POLL_S,
         max_in_flight: int = MAX_IN_FLIGHT,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -83,6 +85,7 @@ class Deliverer:
         self._supervisor = supervisor
         self._node = node
         self._backoff_base_s = backoff_base_s
+        self._allow_hosts = tuple(allow_hosts)
         self._poll_s = poll_s
         self._max_in_flight = max_in_flight
         self._transport = transport
@@ -192,6 +195,11 @@ class Deliverer:
     async def _post(self, delivery: Delivery, task: Task) -> str | None:
         """POST the signed record; None when the receiver answered 2xx, else the error."""
         assert self._http is not None and delivery.destination.url is not None
+        if not url_allowed(delivery.destination.url, self._allow_hosts):
+            raise Undeliverable(
+                f"{delivery.destination.url} is not on this node's webhook allow-list"
+                " (webhook_allow_hosts); not delivered"
+            )
         body = orjson.dumps(task_record(task))
         timestamp = int(self._clock())
         headers = {

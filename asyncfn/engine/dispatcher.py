@@ -23,11 +23,17 @@ from asyncfn.engine.service import Supervisor, wait_for_event
 from asyncfn.metrics import NodeMetrics
 from asyncfn.runtime.bundles import BundleCache
 from asyncfn.runtime.pool import Assignment, InstancePool, RuntimeListener
+from asyncfn.runtime.process import InstanceLimits
 from asyncfn.store.base import Store
 
 log = logging.getLogger("asyncfn.engine")
 
 SWEEP_S = 1.0
+
+
+Credentials = Callable[[ClaimedTask, float], tuple[str | None, str | None]]
+"""For a claimed task and its attempt's deadline: the API's URL and a task token for the
+handler's `context.client` (None, None: the handler gets none)."""
 
 
 @dataclass(eq=False)
@@ -62,11 +68,14 @@ class Dispatcher:
         lease_s: float,
         scratch_dir: Path,
         instance_env: Mapping[str, str],
+        instance_limits: InstanceLimits | None = None,
         shutdown_grace_s: float = 5.0,
         metrics: NodeMetrics | None = None,
+        credentials: Credentials | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._metrics = metrics or NodeMetrics()
+        self._credentials = credentials
         self._store = store
         self._catalog = catalog
         self._bundles = bundles
@@ -77,6 +86,7 @@ class Dispatcher:
         self._lease_s = lease_s
         self._scratch_dir = scratch_dir
         self._instance_env = instance_env
+        self._instance_limits = instance_limits
         self._grace_s = shutdown_grace_s
         self._clock = clock
         self._slots: dict[FunctionKey, PoolSlot] = {}
@@ -210,6 +220,7 @@ class Dispatcher:
             self._listener,
             scratch_dir=self._scratch_dir,
             base_env=self._instance_env,
+            limits=self._instance_limits,
         )
         await pool.start()
         old = self._slots.pop(key, None)
@@ -318,14 +329,18 @@ class Dispatcher:
 
     async def _run_one(self, slot: PoolSlot, task: ClaimedTask) -> None:
         spec = slot.spec
+        deadline = task.started_at + spec.timeout_s
+        api_url, token = self._credentials(task, deadline) if self._credentials else (None, None)
         assignment = Assignment(
             row=task.row,
             task_id=task.id,
             function=task.function,
             attempt=task.attempt,
             payload=task.payload,
-            deadline=task.started_at + spec.timeout_s,
+            deadline=deadline,
             checkpoint=task.checkpoint,
+            api_url=api_url,
+            token=token,
         )
         try:
             result = await slot.pool.run(assignment)

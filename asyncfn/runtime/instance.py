@@ -26,7 +26,12 @@ from asyncfn.domain.outcomes import (
 )
 from asyncfn.runtime import protocol
 from asyncfn.runtime.logs import split_lines
-from asyncfn.runtime.process import EXIT_GRACE_S, InstanceProcess, spawn_instance
+from asyncfn.runtime.process import (
+    EXIT_GRACE_S,
+    InstanceLimits,
+    InstanceProcess,
+    spawn_instance,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +49,9 @@ class Assignment:
     payload: bytes
     deadline: float  # POSIX seconds
     checkpoint: Any = None
+    api_url: str | None = None
+    token: str | None = field(default=None, repr=False)
+    """A task token for `context.client` (scoped to the task's tenant, never a user's key)."""
 
 
 class RuntimeListener(Protocol):
@@ -94,6 +102,7 @@ class Instance:
         cwd: Path,
         code_dir: Path | None = None,
         base_env: Mapping[str, str],
+        limits: InstanceLimits | None = None,
         on_exit: Callable[[Instance], None] | None = None,
     ) -> None:
         self.spec = spec
@@ -109,6 +118,7 @@ class Instance:
         self._cwd = cwd
         self._code_dir = code_dir
         self._base_env = base_env
+        self._limits = limits
         self._on_exit = on_exit
         self._attempts: dict[int, _Attempt] = {}
         self._process: InstanceProcess | None = None
@@ -143,7 +153,11 @@ class Instance:
         self.state = "starting"
         try:
             spawned = spawn_instance(
-                self.spec, code_dir=self._code_dir, cwd=self._cwd, base_env=self._base_env
+                self.spec,
+                code_dir=self._code_dir,
+                cwd=self._cwd,
+                base_env=self._base_env,
+                limits=self._limits,
             )
         except OSError as exc:
             self._exit_note = f"cannot start the instance: {exc}"
@@ -172,6 +186,8 @@ class Instance:
             function=a.function,
             deadline=a.deadline,
             checkpoint=a.checkpoint,
+            api_url=a.api_url,
+            token=a.token,
         )
         frame = protocol.encode(message, a.payload)
         attempt = _Attempt(a, frame, self._loop.create_future(), time.monotonic())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 from asyncfn.domain.models import FunctionSpec
 from asyncfn.domain.outcomes import InstanceExited, Outcome, Raised
 from asyncfn.runtime.instance import Assignment, Instance, RuntimeListener
+from asyncfn.runtime.process import InstanceLimits
 
 __all__ = ["IDLE_TTL_S_DEFAULT", "Assignment", "InstancePool", "RunResult", "RuntimeListener"]
 
@@ -49,6 +51,7 @@ class InstancePool:
         scratch_dir: Path,
         idle_ttl_s: float = IDLE_TTL_S_DEFAULT,
         base_env: Mapping[str, str],
+        limits: InstanceLimits | None = None,
     ) -> None:
         self.spec = spec
         self._code_dir = code_dir
@@ -56,6 +59,8 @@ class InstancePool:
         self._listener = listener
         self._idle_ttl_s = idle_ttl_s
         self._base_env = base_env
+        self._limits = limits or InstanceLimits()
+        self._scratch_ready = False
         self._instances: list[Instance] = []
         self._running: dict[int, Instance] = {}
         self._idle_timers: dict[Instance, asyncio.TimerHandle] = {}
@@ -192,19 +197,29 @@ class InstancePool:
         return starting
 
     def _spawn(self) -> Instance:
-        if self._code_dir is None:
-            self._cwd.mkdir(parents=True, exist_ok=True)
+        if self._code_dir is None and not self._scratch_ready:
+            self._prepare_scratch()
         instance = Instance(
             self.spec,
             self._listener,
             cwd=self._cwd,
             code_dir=self._code_dir,
             base_env=self._base_env,
+            limits=self._limits,
             on_exit=self._on_instance_exit,
         )
         self._instances.append(instance)
         instance.start()
         return instance
+
+    def _prepare_scratch(self) -> None:
+        """Create the scratch folder (the cwd of a function without code), owned by the
+        instance user when instances run as one."""
+        self._cwd.mkdir(parents=True, exist_ok=True)
+        run_as = self._limits.run_as
+        if run_as is not None:
+            os.chown(self._cwd, run_as.uid, run_as.gid)
+        self._scratch_ready = True
 
     def _release(self, instance: Instance) -> None:
         instance.reserved -= 1

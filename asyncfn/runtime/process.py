@@ -1,6 +1,7 @@
 """An instance's OS process as the parent sees it: how it starts (argv, clean environment, own
-process group, four pipes; `spawn_instance` is the seam a fork server will replace), its frames in
-and out, its output, signals to its group, its memory, and its exit."""
+process group, resource limits, optional user, four pipes; `spawn_instance` is the seam a fork
+server will replace), its frames in and out, its output, signals to its group, its memory, and its
+exit."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -20,6 +22,7 @@ import orjson
 import asyncfn
 from asyncfn.domain.models import FunctionSpec
 from asyncfn.runtime import protocol
+from asyncfn.runtime.launch import format_limits
 from asyncfn.runtime.logs import OnLine, OutputCapture
 
 logger = logging.getLogger(__name__)
@@ -29,6 +32,55 @@ EXIT_GRACE_S = 1.0
 """How long an instance may take to exit once its control pipe has closed."""
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _READ_CHUNK = 1 << 18
+MAX_OPEN_FILES_DEFAULT = 4096
+AS_PER_MEMORY_MB = 4
+AS_HEADROOM_MB = 1024
+"""With `rlimit_as`, an instance may map AS_PER_MEMORY_MB x memory_mb + AS_HEADROOM_MB MiB."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunAs:
+    """The user instances run as (`Settings.instance_user` resolved)."""
+
+    name: str
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+    home: str
+
+
+def resolve_user(user: str) -> RunAs:
+    """A user by name or uid, with its primary and supplementary groups; LookupError naming
+    it when the host has no such user."""
+    try:
+        entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+    except KeyError:
+        raise LookupError(f"instance user {user!r} does not exist on this host") from None
+    groups = tuple(os.getgrouplist(entry.pw_name, entry.pw_gid))
+    return RunAs(entry.pw_name, entry.pw_uid, entry.pw_gid, groups, entry.pw_dir)
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceLimits:
+    """What the node imposes on every instance besides memory_mb and timeout_s: no core dumps,
+    at most `max_open_files` descriptors, with `rlimit_as` an address-space cap, and with
+    `run_as` another user.
+
+    RLIMIT_AS is off by default: CPython, numpy and glibc's per-thread malloc arenas map far
+    more virtual memory than they touch, so a cap near memory_mb fails sound programs. The
+    memory_mb limit is enforced on resident memory instead (the instance's RSS sampler).
+    """
+
+    max_open_files: int = MAX_OPEN_FILES_DEFAULT
+    rlimit_as: bool = False
+    run_as: RunAs | None = None
+
+    def rlimits(self, memory_mb: int) -> dict[str, int]:
+        """The launcher's limits for a function of `memory_mb` (see `runtime.launch`)."""
+        limits = {"core": 0, "nofile": self.max_open_files}
+        if self.rlimit_as:
+            limits["as"] = (memory_mb * AS_PER_MEMORY_MB + AS_HEADROOM_MB) << 20
+        return limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,17 +116,24 @@ def instance_env(spec: FunctionSpec, base_env: Mapping[str, str]) -> dict[str, s
 
 
 def instance_argv(
-    spec: FunctionSpec, code_dir: Path | None, read_fd: int, write_fd: int
+    spec: FunctionSpec,
+    code_dir: Path | None,
+    read_fd: int,
+    write_fd: int,
+    limits: InstanceLimits | None = None,
 ) -> list[str]:
-    """`python -m asyncfn.runtime.bootstrap ...` for this function (see bootstrap's docstring)."""
+    """`python -m asyncfn.runtime.launch LIMITS ...` for this function: the launcher sets the
+    limits, then runs the bootstrap with the rest (see bootstrap's docstring)."""
     if spec.runtime == "command":
         target = orjson.dumps(list(spec.command or ())).decode()
     else:
         target = spec.handler or ""
+    rlimits = (limits or InstanceLimits()).rlimits(spec.memory_mb)
     return [
         sys.executable,
         "-m",
-        "asyncfn.runtime.bootstrap",
+        "asyncfn.runtime.launch",
+        format_limits(rlimits),
         str(os.getpid()),
         str(read_fd),
         str(write_fd),
@@ -91,13 +150,26 @@ def spawn_instance(
     code_dir: Path | None,
     cwd: Path,
     base_env: Mapping[str, str],
+    limits: InstanceLimits | None = None,
 ) -> Spawned:
     """Start an instance in its own process group (pgid == pid); raises OSError if it cannot.
 
     Popen plus a pidfd rather than asyncio's subprocess: the exit is watched by the loop itself
     (no child-watcher thread per instance, the same under uvloop). Call it from the event loop's
     thread: the instance's PR_SET_PDEATHSIG follows the thread that forked it.
+
+    `limits.run_as` becomes Popen's user/group/extra_groups, which the child sets up in C
+    between fork and exec. The rlimits cannot go that way: a `preexec_fn` runs Python in the
+    forked child of a threaded node (not fork-safe), and `prlimit(pid)` from the parent races
+    with the handler's import. So the instance starts as `python -m asyncfn.runtime.launch`,
+    which sets its own limits (hard too) and then runs the bootstrap in the same interpreter:
+    no extra exec, and no handler code runs before the limits hold.
     """
+    limits = limits or InstanceLimits()
+    run_as = limits.run_as
+    env = instance_env(spec, base_env)
+    if run_as is not None and "HOME" not in spec.env:
+        env["HOME"] = run_as.home
     parent_read, child_write = os.pipe()
     child_read, parent_write = os.pipe()
     out_read, out_write = os.pipe()
@@ -105,14 +177,17 @@ def spawn_instance(
     parent_fds = (parent_read, parent_write, out_read, err_read)
     try:
         process = subprocess.Popen(
-            instance_argv(spec, code_dir, child_read, child_write),
+            instance_argv(spec, code_dir, child_read, child_write, limits),
             stdin=subprocess.DEVNULL,
             stdout=out_write,
             stderr=err_write,
             pass_fds=(child_read, child_write),
-            env=instance_env(spec, base_env),
+            env=env,
             cwd=cwd,
             process_group=0,
+            user=run_as.uid if run_as is not None else None,
+            group=run_as.gid if run_as is not None else None,
+            extra_groups=list(run_as.groups) if run_as is not None else None,
         )
     except BaseException:
         for fd in parent_fds:

@@ -10,7 +10,10 @@ from asyncfn.api.deps import node_of, tenant_of
 from asyncfn.api.render import function_json, function_stats_json, json_response
 from asyncfn.api.schemas import FunctionIn
 from asyncfn.domain import limits
+from asyncfn.domain.allowlist import refused_destination
 from asyncfn.domain.errors import InvalidInput, Malformed, NotFound, PayloadTooLarge
+from asyncfn.domain.models import FunctionSpec
+from asyncfn.domain.secrets import keep_stored
 from asyncfn.runtime.bundles import validate_zip
 
 router = APIRouter(prefix="/v1/functions", tags=["functions"])
@@ -32,9 +35,25 @@ async def list_functions(request: Request) -> Response:
 
 @router.put("/{name}", status_code=200, responses={201: {"description": "created"}})
 async def put_function(name: str, config: FunctionIn, request: Request) -> Response:
+    """Create or replace a function. Secrets given as "(set)" keep their stored values."""
     _check_name(name)
-    spec, created = await node_of(request).catalog.put(config.to_spec(name, tenant_of(request)))
+    node = node_of(request)
+    tenant = tenant_of(request)
+    spec = keep_stored(config.to_spec(name, tenant), node.catalog.get(tenant, name))
+    _check_webhooks(spec, node.settings.webhook_allow_hosts)
+    spec, created = await node.catalog.put(spec)
     return json_response(function_json(spec), 201 if created else 200)
+
+
+def _check_webhooks(spec: FunctionSpec, allow_hosts: list[str]) -> None:
+    """422 naming `async.on_success.url` (or on_failure) for a webhook outside the allow-list."""
+    policy = spec.async_policy
+    refused = refused_destination(
+        {"on_success": policy.on_success, "on_failure": policy.on_failure}, allow_hosts
+    )
+    if refused is not None:
+        field, message = refused
+        raise InvalidInput(message, field=field)
 
 
 @router.get("/{name}")

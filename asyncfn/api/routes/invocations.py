@@ -6,6 +6,7 @@ and dependency machinery (which would halve their throughput); `OPENAPI_PATHS` d
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -40,14 +41,44 @@ INVOKE_DOC: dict[str, Any] = {
             "schema": {"type": "string"},
             "description": "client-given id; a second submission with it answers 409",
         },
-        {"name": "X-Delay-Seconds", "in": "header", "schema": {"type": "number"}},
-        {"name": "X-Run-At", "in": "header", "schema": {"type": "string", "format": "date-time"}},
-        {"name": "X-Priority", "in": "header", "schema": {"type": "integer"}},
+        {
+            "name": "X-Delay-Seconds",
+            "in": "header",
+            "schema": {"type": "number", "minimum": 0, "maximum": limits.DELAY_S_MAX},
+        },
+        {
+            "name": "X-Run-At",
+            "in": "header",
+            "schema": {"type": "string", "format": "date-time"},
+            "description": "RFC 3339, e.g. 2030-01-02T03:04:05Z; at most 7 days ahead",
+        },
+        {
+            "name": "X-Priority",
+            "in": "header",
+            "schema": {
+                "type": "integer",
+                "minimum": limits.PRIORITY[0],
+                "maximum": limits.PRIORITY[1],
+            },
+        },
     ],
     "requestBody": {
         "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
     },
 }
+
+
+_DATE, _TIME, _OFFSET = (
+    r"\d{4}-\d{2}-\d{2}",
+    r"\d{2}:\d{2}:\d{2}(\.\d+)?",
+    r"([Zz]|[+-]\d{2}:\d{2})",
+)
+RFC3339_RE = re.compile(f"^{_DATE}[Tt ]{_TIME}{_OFFSET}?$", re.ASCII)
+"""An RFC 3339 date-time (the offset may be left out: UTC); `datetime.fromisoformat` alone would
+also take a bare date, a week date or a time without seconds."""
+DECIMAL_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
+"""A plain decimal number: not NaN, infinity, hex or digits with '_' (all of which float takes)."""
+INTEGER_RE = re.compile(r"^[+-]?\d+$", re.ASCII)
 
 
 def _run_at(delay_s: float | None, run_at: str | None, field: str, now: float) -> float | None:
@@ -56,24 +87,33 @@ def _run_at(delay_s: float | None, run_at: str | None, field: str, now: float) -
     if delay_s is not None:
         return now + delay_s if delay_s > 0 else None
     if run_at is not None:
+        bad = Malformed(
+            f"not an RFC 3339 time such as 2030-01-02T03:04:05Z: {run_at!r}", field=field
+        )
+        if not RFC3339_RE.match(run_at.strip()):
+            raise bad
         try:
             at = parse_rfc3339(run_at)
-        except ValueError as exc:
-            raise Malformed(f"not an RFC 3339 time: {run_at!r}", field=field) from exc
+        except ValueError as exc:  # well-formed but no such time (month 13, hour 25)
+            raise bad from exc
         if at - now > limits.DELAY_S_MAX:
             raise Malformed("run-at is more than 7 days ahead", field=field)
         return at
     return None
 
 
-def _header_number(headers: Headers, name: str, low: float, high: float) -> float | None:
+def _header_number(
+    headers: Headers, name: str, low: float, high: float, *, integer: bool = False
+) -> float | None:
+    """The header's value as a number within low…high; Malformed naming the header for
+    anything else (text, NaN, infinity, a fraction where an integer is wanted)."""
     raw = headers.get(name)
     if raw is None:
         return None
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise Malformed(f"{name} must be a number, got {raw!r}", field=name) from exc
+    kind = "an integer" if integer else "a number"
+    if not (INTEGER_RE if integer else DECIMAL_RE).match(raw.strip()):
+        raise Malformed(f"{name} must be {kind}, got {raw!r}", field=name)
+    value = float(raw)
     if not low <= value <= high:
         raise Malformed(f"{name} must be within {low:g}…{high:g}", field=name)
     return value
@@ -87,9 +127,7 @@ def submission_from_headers(headers: Headers, payload: bytes, now: float) -> Sub
             field="X-Task-Id",
         )
     delay = _header_number(headers, "X-Delay-Seconds", 0, limits.DELAY_S_MAX)
-    priority = _header_number(headers, "X-Priority", *limits.PRIORITY)
-    if priority is not None and priority != int(priority):
-        raise Malformed("X-Priority must be an integer", field="X-Priority")
+    priority = _header_number(headers, "X-Priority", *limits.PRIORITY, integer=True)
     run_at = _run_at(delay, headers.get("x-run-at"), "X-Run-At", now)
     return Submission(
         payload,
@@ -101,7 +139,7 @@ def submission_from_headers(headers: Headers, payload: bytes, now: float) -> Sub
 
 async def _body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the payload is over {limit} bytes", field="body")
     body = await request.body()
     if len(body) > limit:
@@ -217,6 +255,8 @@ def _operation(summary: str, body: dict[str, Any], answer: str) -> dict[str, Any
                 "404": {"description": "no such function"},
                 "409": {"description": "the task id is taken, or the function has no code"},
                 "413": {"description": "the payload is too large"},
+                "502": {"description": "Sync: the task failed; the body holds its error"},
+                "504": {"description": "Sync: the wait ended first; the task id in X-Task-Id"},
             },
         }
     }

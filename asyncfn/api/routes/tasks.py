@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
@@ -34,6 +34,12 @@ def _time(value: str | None, field: str) -> float | None:
         raise Malformed(f"not an RFC 3339 time: {value!r}", field=field) from exc
 
 
+def _is_seq(text: str) -> bool:
+    """Whether `text` is a sequence number a store can hold: ASCII digits up to `SEQ_MAX`
+    (`str.isdigit` alone also takes "²" and numbers past 64 bits)."""
+    return text.isascii() and text.isdigit() and int(text) <= limits.SEQ_MAX
+
+
 @router.get("")
 async def list_tasks(
     request: Request,
@@ -44,7 +50,7 @@ async def list_tasks(
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     cursor: str | None = None,
 ) -> Response:
-    if cursor is not None and not cursor.isdigit():
+    if cursor is not None and not _is_seq(cursor):
         raise Malformed("cursor is the next_cursor of a previous page", field="cursor")
     query = TaskQuery(
         tenant=tenant_of(request),
@@ -72,11 +78,34 @@ async def get_task(task_id: str, request: Request) -> Response:
     return json_response(task_json(task))
 
 
-@router.get("/{task_id}/logs")
+LOGS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The task's log lines after `after` and its status as JSON; with "
+        "`follow=true`, server-sent events: a `log` event per line, then an `end` event.",
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "description": "one event: `data` is a log line as JSON (`id` its seq), or "
+                    'for the `end` event `{"status": ...}`',
+                    "properties": {
+                        "event": {"type": "string", "enum": ["log", "end"]},
+                        "id": {"type": "string"},
+                        "data": {"type": "string"},
+                    },
+                    "required": ["event", "data"],
+                }
+            }
+        },
+    }
+}
+
+
+@router.get("/{task_id}/logs", responses=LOGS_RESPONSES)
 async def get_logs(
     task_id: str,
     request: Request,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=limits.SEQ_MAX)] = 0,
     follow: bool = False,
 ) -> Response:
     node = node_of(request)
