@@ -40,24 +40,70 @@ class ApiError extends Error {
   }
 }
 
-async function api(path, options = {}) {
-  const resp = await fetch(path, { headers: { Accept: "application/json" }, ...options });
-  const text = await resp.text();
+// ---------------------------------------------------------------- API key (this tab only)
+
+// The key lives in sessionStorage: it goes away with the tab, and is never logged or put in a URL.
+const KEY_ITEM = "asyncfn.apiKey";
+
+function storedKey() {
+  try {
+    return sessionStorage.getItem(KEY_ITEM);
+  } catch {
+    return null;
+  }
+}
+
+function storeKey(key) {
+  try {
+    if (key) sessionStorage.setItem(KEY_ITEM, key);
+    else sessionStorage.removeItem(KEY_ITEM);
+  } catch { /* storage disabled: nothing to keep */ }
+  syncSignOut();
+}
+
+/** "Sign out" in the top bar shows only while a key is stored. */
+function syncSignOut() {
+  document.querySelector("[data-testid=sign-out]").hidden = !storedKey();
+}
+
+/** Request headers with `Authorization: Bearer <key>` when a key is stored. */
+function authHeaders(key, headers = {}) {
+  return key ? { ...headers, Authorization: `Bearer ${key}` } : { ...headers };
+}
+
+/** The ApiError of a failed response; a 401 to the key in use asks the user for a key. */
+function failure(resp, text, key) {
   let body = null;
   try {
     body = text ? JSON.parse(text) : null;
   } catch {
     body = null;
   }
-  if (!resp.ok) {
-    const err = body && body.error;
-    throw new ApiError(
-      resp.status,
-      err ? err.code : `http_${resp.status}`,
-      err ? err.message : (text || resp.statusText),
-    );
+  const err = body && body.error;
+  const error = new ApiError(
+    resp.status,
+    err ? err.code : `http_${resp.status}`,
+    err ? err.message : (text || resp.statusText),
+  );
+  // A 401 to a key that was replaced meanwhile is stale: the new key gets its own answer.
+  if (resp.status === 401 && key === storedKey()) {
+    storeKey(null);
+    showSignIn(error);
   }
-  return body;
+  return error;
+}
+
+async function api(path, options = {}) {
+  const key = storedKey();
+  const headers = authHeaders(key, { Accept: "application/json", ...options.headers });
+  const resp = await fetch(path, { ...options, headers });
+  const text = await resp.text();
+  if (!resp.ok) throw failure(resp, text, key);
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return null;
+  }
 }
 
 function qs(params) {
@@ -424,39 +470,87 @@ const ACTIONS = [
   { verb: "rerun", label: "Rerun", when: (s) => TERMINAL.has(s) },
 ];
 
+/** Reads server-sent events from a fetch body: `onEvent(type, data)` per event, until it ends. */
+async function readEvents(body, onEvent) {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  let type = "";
+  let data = [];
+  const onLine = (line) => {
+    if (line === "") {
+      if (data.length) onEvent(type || "message", data.join("\n"));
+      type = "";
+      data = [];
+      return;
+    }
+    if (line.startsWith(":")) return;
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? "" : line.slice(colon + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    if (field === "event") type = value;
+    else if (field === "data") data.push(value);
+  };
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    // A trailing "\r" waits for the next chunk: it may be the first half of "\r\n".
+    const lines = buffer.split(/\r\n|\r(?!$)|\n/);
+    buffer = lines.pop();
+    lines.forEach(onLine);
+  }
+}
+
+/** Follows a task's log over SSE with fetch (EventSource cannot send the API key), resuming
+ * after the last line seen when the stream breaks, until the server's `end` event. */
 function logStream(id, pre, state) {
-  let source = null;
+  let controller = null;
   let lastSeq = 0;
   let ended = false;
   let retry = null;
-  const open = () => {
-    source = new EventSource(`/v1/tasks/${encodeURIComponent(id)}/logs${qs({ follow: "true", after: lastSeq || "" })}`);
-    source.addEventListener("log", (ev) => {
-      const line = JSON.parse(ev.data);
-      if (line.seq <= lastSeq) return;
-      lastSeq = line.seq;
-      pre.querySelector(".placeholder")?.remove();
-      const stick = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
-      pre.append(h("div", { class: `logline ${line.stream === "stderr" ? "stderr" : ""}`,
-        "data-testid": "log-line", "data-seq": line.seq },
-      h("span", { class: "ts" }, new Date(line.at).toLocaleTimeString()), " ", line.line));
-      if (stick) pre.scrollTop = pre.scrollHeight;
-    });
-    source.addEventListener("end", () => {
+  const onLog = (data) => {
+    const line = JSON.parse(data);
+    if (line.seq <= lastSeq) return;
+    lastSeq = line.seq;
+    pre.querySelector(".placeholder")?.remove();
+    const stick = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+    pre.append(h("div", { class: `logline ${line.stream === "stderr" ? "stderr" : ""}`,
+      "data-testid": "log-line", "data-seq": line.seq },
+    h("span", { class: "ts" }, new Date(line.at).toLocaleTimeString()), " ", line.line));
+    if (stick) pre.scrollTop = pre.scrollHeight;
+  };
+  const onEvent = (type, data) => {
+    if (ended) return;
+    if (type === "log") onLog(data);
+    else if (type === "end") {
       ended = true;
-      source.close();
       state.textContent = "log complete";
-    });
-    source.onerror = () => {
-      source.close();
-      if (!ended) retry = setTimeout(open, 1000);
-    };
+    }
+  };
+  const open = async () => {
+    controller = new AbortController();
+    const key = storedKey();
+    const url = `/v1/tasks/${encodeURIComponent(id)}/logs${qs({ follow: "true", after: lastSeq || "" })}`;
+    try {
+      const resp = await fetch(url, {
+        headers: authHeaders(key, { Accept: "text/event-stream" }),
+        cache: "no-store",
+        signal: controller.signal,
+      });
+      if (!resp.ok) throw failure(resp, await resp.text(), key);
+      await readEvents(resp.body, onEvent);
+    } catch {
+      // Aborted, refused or cut off: a 401 has already asked for a key; else retry below.
+    }
+    if (!ended) retry = setTimeout(open, 1000);
   };
   open();
   return () => {
     ended = true;
     clearTimeout(retry);
-    if (source) source.close();
+    if (controller) controller.abort();
   };
 }
 
@@ -585,6 +679,45 @@ function taskView(root, id) {
 // ---------------------------------------------------------------- router and header
 
 let cleanup = () => {};
+let signInError = null;
+
+/** Replaces the current view with the sign-in panel (once; later calls update its message). */
+function showSignIn(err) {
+  if (signInError && signInError.isConnected) {
+    showError(signInError, err);
+    return;
+  }
+  cleanup();
+  cleanup = () => {};
+  const root = document.getElementById("view");
+  signInError = errorBox(err);
+  const input = h("input", {
+    id: "api-key", type: "password", required: true, autocomplete: "off", spellcheck: "false",
+    "aria-describedby": "signin-help", "data-testid": "api-key",
+  });
+  const form = h("form", { class: "signin-form", onsubmit: (e) => {
+    e.preventDefault();
+    const key = input.value.trim();
+    if (!key) return;
+    input.value = "";
+    storeKey(key);
+    route();
+  } },
+  h("label", { for: "api-key" }, "API key"), input, h("button", { type: "submit" }, "Use key"));
+  signInError.dataset.testid = "signin-error";
+  document.title = "Sign in · asyncfn";
+  root.replaceChildren(h("section", { class: "signin", "aria-labelledby": "h-signin", "data-testid": "signin" },
+    h("h1", { id: "h-signin" }, "This node needs an API key"),
+    h("p", { class: "muted", id: "signin-help" },
+      "Use the admin key or a tenant key (afk_…). It is kept in this tab only and sent as a Bearer token."),
+    signInError, form));
+  input.focus();
+}
+
+function signOut() {
+  storeKey(null);
+  route();
+}
 
 function route() {
   cleanup();
@@ -622,5 +755,7 @@ async function loadNode() {
 }
 
 window.addEventListener("hashchange", route);
+document.querySelector("[data-testid=sign-out]").addEventListener("click", signOut);
+syncSignOut();
 loadNode();
 route();
