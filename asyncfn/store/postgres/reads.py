@@ -22,6 +22,7 @@ from asyncfn.store.postgres.rows import (
     lost_from_row,
     task_from_row,
 )
+from asyncfn.store.sqlite.reads import stats_from_rows
 
 NO_CURSOR = 2**63 - 1
 """Larger than any row: the `before` of a first page."""
@@ -124,18 +125,4 @@ class PgReads:
         rows = {"rows": [r[0] for r in ended]}
         attempts = await fetch_all(conn, self.q["recent_attempts"], rows)
         finished = await fetch_one(conn, self.q["finished_since"], {**key, "since": now - 60.0})
-        waits = tuple(
-            max(0.0, started - max(created, run_at))
-            for _, created, run_at, started, _ in ended
-            if started is not None
-        )
-        rss = [a[3] for a in attempts if a[3] is not None]
-        return FunctionStats(
-            counts=counts,
-            queue_wait_s=waits,
-            run_s=tuple(max(0.0, a[1] - a[0]) for a in attempts if a[1] is not None),
-            end_to_end_s=tuple(max(0.0, fin - created) for _, created, _, _, fin in ended),
-            cpu_ms=float(sum(a[2] for a in attempts if a[2] is not None)),
-            max_rss_mb=max(rss) if rss else None,
-            finished_last_minute=0 if finished is None else int(finished[0]),
-        )
+        return stats_from_rows(counts, ended, attempts, 0 if finished is None else finished[0])

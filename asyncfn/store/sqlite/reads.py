@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -40,6 +40,32 @@ def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
         yield
     finally:
         conn.execute("COMMIT")
+
+
+def stats_from_rows(
+    counts: dict[TaskStatus, int],
+    ended: Sequence[Sequence[Any]],
+    attempts: Sequence[Sequence[Any]],
+    finished_last_minute: int,
+) -> FunctionStats:
+    """FunctionStats from the rows `recent_ended_tasks` (row, created_at, run_at, started_at,
+    finished_at) and `recent_attempts` (started_at, finished_at, cpu_ms, max_rss_mb) select,
+    in either store."""
+    waits = tuple(
+        max(0.0, started - max(created, run_at))
+        for _, created, run_at, started, _ in ended
+        if started is not None
+    )
+    rss = [a[3] for a in attempts if a[3] is not None]
+    return FunctionStats(
+        counts=counts,
+        queue_wait_s=waits,
+        run_s=tuple(max(0.0, a[1] - a[0]) for a in attempts if a[1] is not None),
+        end_to_end_s=tuple(max(0.0, fin - created) for _, created, _, _, fin in ended),
+        cpu_ms=float(sum(a[2] for a in attempts if a[2] is not None)),
+        max_rss_mb=max(rss) if rss else None,
+        finished_last_minute=int(finished_last_minute),
+    )
 
 
 class SqliteReads:
@@ -154,18 +180,4 @@ class SqliteReads:
             (finished,) = conn.execute(
                 self.q["finished_since"], {**key, "since": now - 60.0}
             ).fetchone()
-        waits = tuple(
-            max(0.0, started - max(created, run_at))
-            for _, created, run_at, started, _ in ended
-            if started is not None
-        )
-        rss = [a[3] for a in attempts if a[3] is not None]
-        return FunctionStats(
-            counts=counts,
-            queue_wait_s=waits,
-            run_s=tuple(max(0.0, a[1] - a[0]) for a in attempts if a[1] is not None),
-            end_to_end_s=tuple(max(0.0, fin - created) for _, created, _, _, fin in ended),
-            cpu_ms=float(sum(a[2] for a in attempts if a[2] is not None)),
-            max_rss_mb=max(rss) if rss else None,
-            finished_last_minute=finished,
-        )
+        return stats_from_rows(counts, ended, attempts, finished)
