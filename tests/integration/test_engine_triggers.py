@@ -27,6 +27,9 @@ from asyncfn.store import open_store
 from asyncfn.store.base import Store
 
 TENANT = "default"
+SETTLE_MS = 200
+"""Long enough that a file is never taken half-written (`write_text` truncates, then writes:
+with 0 a scan between the two would make a task of the empty file, then one of the full)."""
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -68,7 +71,7 @@ def folder_trigger(inbox: Path, **settings: object) -> Trigger:
         "echo",
         "directory",
         tenant=TENANT,
-        settings={"path": str(inbox), "settle_ms": 0, **settings},
+        settings={"path": str(inbox), "settle_ms": SETTLE_MS, **settings},
     )
 
 
@@ -77,12 +80,14 @@ async def task_ids(store: Store) -> list[str]:
     return sorted(t.id for t in tasks)
 
 
-async def eventually(check: Callable[[], object], within_s: float = 10.0) -> None:
+async def eventually(
+    check: Callable[[], object], within_s: float = 10.0, about: object = None
+) -> None:
     deadline = time.monotonic() + within_s
     while True:
         if check():
             return
-        assert time.monotonic() < deadline, "condition never held"
+        assert time.monotonic() < deadline, f"condition never held; {about!r}"
         await asyncio.sleep(0.02)
 
 
@@ -94,7 +99,7 @@ async def test_files_become_tasks_named_after_their_message_ids(
     for n in range(5):
         (inbox / f"f{n}.txt").write_text(f"file {n}")
     stored, created = await runner.put(folder_trigger(inbox))
-    assert created and stored.settings == {"path": str(inbox), "settle_ms": 0}
+    assert created and stored.settings == {"path": str(inbox), "settle_ms": SETTLE_MS}
     state = runner.state(stored)
     await eventually(lambda: state.created == 5)
     ids = await task_ids(store)
@@ -115,14 +120,14 @@ async def test_back_pressure_holds_the_source_at_the_queue_bound(
             "echo",
             "directory",
             tenant=TENANT,
-            settings={"path": str(inbox), "settle_ms": 0},
+            settings={"path": str(inbox), "settle_ms": SETTLE_MS},
             max_queue_depth=3,
         )
     )
     stored = await runner.get(TENANT, "inbox")
     state = runner.state(stored)
     (inbox / "a.txt").write_text("a")
-    await eventually(lambda: state.created == 1)
+    await eventually(lambda: state.created == 1, about=state)
     for n in range(10):
         (inbox / f"b{n}.txt").write_text("b")
     await eventually(lambda: state.phase == "holding")
