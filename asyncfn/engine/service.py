@@ -16,9 +16,16 @@ log = logging.getLogger("asyncfn.engine")
 
 
 async def wait_for_event(event: asyncio.Event, within_s: float) -> bool:
-    """Wait until `event` is set or `within_s` passes; True when it was set."""
+    """Wait until `event` is set or `within_s` passes; True when it was set.
+
+    Not `asyncio.wait_for`: on Python 3.11 it returns the awaited result instead of raising
+    when the waiting task is cancelled in the loop turn the event is set in (CPython
+    gh-86296), so a service's `stop()` right after a wake-up lost its cancellation and waited
+    forever. `asyncio.timeout` awaits the event in the caller's task: a cancellation always
+    reaches it."""
     try:
-        await asyncio.wait_for(event.wait(), within_s)
+        async with asyncio.timeout(within_s):
+            await event.wait()
     except TimeoutError:
         return False
     return True

@@ -51,7 +51,7 @@ class Hooks:
 
 
 async def running_deliverer(
-    store: Store, hooks: Hooks, *specs: FunctionSpec
+    store: Store, hooks: Hooks, *specs: FunctionSpec, poll_s: float = 0.02
 ) -> tuple[Deliverer, Submitter]:
     catalog = FunctionCatalog(store)
     for spec in specs:
@@ -63,7 +63,7 @@ async def running_deliverer(
         Supervisor(),
         node=NODE,
         backoff_base_s=0.01,
-        poll_s=0.02,
+        poll_s=poll_s,
         transport=httpx.MockTransport(hooks),
     )
     await deliverer.start()
@@ -78,14 +78,17 @@ async def ended(store: Store, function: str, payload: bytes = b"{}") -> str:
     return sub.task_id
 
 
-async def settled(store: Store, task_id: str) -> Delivery:
-    """The task's delivery once it is no longer pending."""
-    for _ in range(400):
+async def settled(store: Store, task_id: str, within_s: float = 10.0) -> Delivery:
+    """The task's delivery once it is no longer pending. The budget is wall-clock time, well
+    inside the test timeout, so a loaded machine gets this message rather than the timeout."""
+    deadline = time.monotonic() + within_s
+    while True:
         found = await store.task_deliveries(TENANT, task_id)
         if found and found[0].status != "pending":
             return found[0]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the delivery of {task_id} is still pending: {found}")
         await asyncio.sleep(0.02)
-    raise AssertionError(f"the delivery of {task_id} is still pending: {found}")
 
 
 def hooked(name: str, **destination: Any) -> FunctionSpec:
@@ -142,3 +145,17 @@ async def test_a_chain_to_a_missing_function_is_dead(store: Store) -> None:
         await deliverer.stop()
     assert (delivery.status, delivery.attempts) == ("dead", 1)
     assert delivery.last_error == "function 'gone' does not exist"
+
+
+@pytest.mark.parametrize("turns", [0, 1, 2])
+async def test_stop_in_the_turn_of_a_wake_up_stops_the_loop(store: Store, turns: int) -> None:
+    """`stop()` cancels the loop right after the last delivery's end woke it. With the wake-up
+    waited for by `asyncio.wait_for` (Python 3.11), a cancellation landing in the same loop turn
+    as the wake-up was swallowed, the loop kept polling and `stop()` never returned."""
+    deliverer, _ = await running_deliverer(store, Hooks(), poll_s=60.0)
+    await asyncio.sleep(0.2)  # the loop has claimed nothing and waits for a wake-up
+    deliverer.wake()
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    async with asyncio.timeout(5):
+        await deliverer.stop()
