@@ -11,6 +11,7 @@ AsyncfnError
 ├── Unauthorized             code: unauthorized (no, an unknown or a revoked credential)
 ├── Forbidden                code: forbidden (a valid credential without the right)
 ├── PayloadTooLarge          code: payload_too_large
+├── RateLimited              code: rate_limited (over the tenant's submit rate; says when to retry)
 └── Unavailable              code: unavailable (the node is shutting down)
 """
 
@@ -93,6 +94,16 @@ class Forbidden(AsyncfnError):
 
 class PayloadTooLarge(AsyncfnError):
     code = "payload_too_large"
+
+
+class RateLimited(AsyncfnError):
+    """Over a submit quota: nothing was accepted; `retry_after_s` says when it will be."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: float, field: str | None = None) -> None:
+        super().__init__(message, field=field, retry_after_s=round(retry_after_s, 3))
+        self.retry_after_s = retry_after_s
 
 
 class Unavailable(AsyncfnError):

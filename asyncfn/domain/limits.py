@@ -12,6 +12,13 @@ INSTANCE_CONCURRENCY = (1, 200)
 MIN_INSTANCES = (0, 100)
 MAX_INSTANCES = (1, 1_000)
 MAX_INSTANCES_DEFAULT = 4
+MAX_CONCURRENCY = (1, 100_000)
+"""Running tasks of one function across the cluster (None: no cap beyond the pools)."""
+RATE_LIMIT = (0.01, 100_000.0)
+"""Dispatches per second of one function, or submissions per second of one tenant."""
+RATE_BURST = (1, 100_000)
+MAX_RUNNING = (1, 1_000_000)
+"""Running tasks of one tenant across the cluster."""
 MAX_RETRIES = (0, 8)
 MAX_RETRIES_DEFAULT = 3
 MAX_EVENT_AGE_S = (1, 7 * 86_400)

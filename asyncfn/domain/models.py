@@ -110,6 +110,12 @@ class FunctionSpec:
     instance_concurrency: int = 1
     min_instances: int = 0
     max_instances: int = limits.MAX_INSTANCES_DEFAULT
+    max_concurrency: int | None = None
+    """Running tasks across the cluster; None: only the pools bound it."""
+    rate_limit: float | None = None
+    """Dispatches per second, cluster-wide (a token bucket of `rate_burst`)."""
+    rate_burst: int | None = None
+    """The bucket's size; None: one second's worth, at least 1."""
     async_policy: AsyncPolicy = field(default_factory=AsyncPolicy)
     env: dict[str, str] = field(default_factory=dict)
     priority: int = 0
@@ -118,6 +124,21 @@ class FunctionSpec:
     code_sha256: str | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+
+    def instance_config(self) -> tuple[Any, ...]:
+        """What an instance is built from: two specs with equal instance configs can share
+        warm instances, whatever their limits, policies or paused flag."""
+        return (
+            self.runtime,
+            self.handler,
+            self.command,
+            self.code_sha256,
+            tuple(sorted(self.env.items())),
+            self.memory_mb,
+            self.instance_concurrency,
+            self.timeout_s,
+            self.stop_grace_s,
+        )
 
     @property
     def ready(self) -> bool:

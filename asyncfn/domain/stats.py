@@ -25,8 +25,9 @@ class QueueStat:
 
 @dataclass(frozen=True, slots=True)
 class FunctionStats:
-    """What `Store.function_stats` reads: counts by status, and over the function's last
-    `RECENT_ENDED` ended tasks, their latencies (seconds) and resource use."""
+    """What `Store.function_stats` reads: counts by status, the waiting tasks not due yet, the
+    tasks created and ended in the last minute, and over the function's last `RECENT_ENDED`
+    ended tasks, their latencies (seconds) and resource use."""
 
     counts: dict[TaskStatus, int]
     queue_wait_s: tuple[float, ...]
@@ -35,6 +36,10 @@ class FunctionStats:
     cpu_ms: float
     max_rss_mb: float | None
     finished_last_minute: int
+    submitted_last_minute: int = 0
+    """Tasks created in the minute before the read's `now`."""
+    delayed: int = 0
+    """Enqueued or Retrying tasks whose `run_at` is after `now` (a delay, or a retry backoff)."""
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

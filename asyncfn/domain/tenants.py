@@ -19,8 +19,16 @@ KEY_NAME_MAX = 100
 
 @dataclass(frozen=True, slots=True)
 class Tenant:
+    """A tenant and its quotas (None: unlimited)."""
+
     name: str
     created_at: float
+    max_running: int | None = None
+    """Running tasks of the tenant across the cluster."""
+    submit_rate: float | None = None
+    """Submissions per second (a token bucket of `submit_burst`); over it the API answers 429."""
+    submit_burst: int | None = None
+    """The bucket's size; None: one second's worth, at least 1."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from asyncfn.domain.flow import Claim, ClaimQuota
 from asyncfn.domain.models import (
-    ClaimedTask,
     Delivery,
     FunctionSpec,
     LogLine,
@@ -156,10 +156,19 @@ class Store(Protocol):
         now: float,
         lease_until: float,
         created_after: float = 0.0,
-    ) -> list[ClaimedTask]:
+        quota: ClaimQuota | None = None,
+    ) -> Claim:
         """Enqueued tasks due by `now` and created after `created_after` (older ones are past
         their max event age: `expire` ends them) → Running on `node`, highest priority then
-        oldest first; at most `limit`. Each claim starts a new attempt."""
+        oldest first; at most `limit`. Each claim starts a new attempt.
+
+        Under `quota`, in the claim's transaction and serialized with every other claim under
+        it across the cluster: at most `function_cap` minus the function's tasks holding an
+        attempt (Running, Stopping, Suspended while running), `tenant_cap` minus the tenant's,
+        and the whole tokens of the function's rate bucket (refilled to `now`; no bucket yet:
+        a full one of `burst`), which loses one token per task claimed. `Claim.capped`: the
+        quota bounded it; `Claim.retry_at`: when the bucket holds a token again, when it holds
+        none. No quota (or an unlimited one) costs nothing beyond the claim."""
 
     async def finish(self, finishes: Sequence[Finish]) -> list[bool]:
         """A live attempt (that attempt: Running, Stopping, or Suspended while running) →
@@ -299,6 +308,10 @@ class Store(Protocol):
         """Per (tenant, function) with waiting tasks: how many are Enqueued or Retrying (due or
         not) and the oldest one's `created_at`. Cheap enough to read on every metrics scrape."""
 
+    async def running_counts(self) -> dict[tuple[str, str], int]:
+        """Per (tenant, function) with any: its tasks holding an attempt (Running, Stopping,
+        Suspended while running), on every node. As cheap as `queue_stats`."""
+
     async def function_stats(
         self, tenant: str, function: str, now: float, recent: int = RECENT_ENDED
     ) -> FunctionStats:
@@ -369,7 +382,18 @@ class Store(Protocol):
     async def list_tenants(self) -> list[Tenant]:
         """Every tenant, by name."""
 
-    async def get_tenant(self, name: str) -> Tenant | None: ...
+    async def get_tenant(self, name: str) -> Tenant | None:
+        """The tenant with its quotas."""
+
+    async def set_tenant_limits(
+        self,
+        name: str,
+        max_running: int | None,
+        submit_rate: float | None,
+        submit_burst: int | None,
+    ) -> Tenant | None:
+        """Replace a tenant's quotas (None: unlimited); answers the tenant, or None when there
+        is no such tenant (`default` always exists)."""
 
     async def create_key(self, key: ApiKey) -> None:
         """Store a new key (its hash; ids and hashes are unique)."""

@@ -44,7 +44,7 @@ async def claim(
     function: str = FN,
     tenant: str = TENANT,
 ) -> list[ClaimedTask]:
-    return await store.claim_ready(tenant, function, node, limit, now, now + LEASE_S)
+    return list(await store.claim_ready(tenant, function, node, limit, now, now + LEASE_S))
 
 
 async def task(store: Store, task_id: str, tenant: str = TENANT) -> Task:

@@ -38,9 +38,10 @@ async def submit(store: Store, *ids: str, now: float = T0, function: str = FN) -
 async def claim(
     store: Store, now: float = T0 + 1, node: str = "node-a", created_after: float = 0.0
 ) -> list[ClaimedTask]:
-    return await store.claim_ready(
+    claimed = await store.claim_ready(
         TENANT, FN, node, 100, now, now + LEASE_S, created_after=created_after
     )
+    return list(claimed)
 
 
 async def task(store: Store, task_id: str) -> Task:

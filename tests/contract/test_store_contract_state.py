@@ -35,7 +35,7 @@ async def submit(
 async def claim(
     store: Store, now: float = T0 + 1, node: str = "node-a", function: str = FN, lease: float = 30
 ) -> list[ClaimedTask]:
-    return await store.claim_ready(TENANT, function, node, 100, now, now + lease)
+    return list(await store.claim_ready(TENANT, function, node, 100, now, now + lease))
 
 
 async def task(store: Store, task_id: str) -> Task:

@@ -113,6 +113,44 @@ async def test_function_stats_of_a_function_without_tasks_is_empty(store: Store)
     assert set(stats.counts.values()) == {0}
     assert (stats.queue_wait_s, stats.run_s, stats.end_to_end_s) == ((), (), ())
     assert (stats.cpu_ms, stats.max_rss_mb, stats.finished_last_minute) == (0.0, None, 0)
+    assert (stats.submitted_last_minute, stats.delayed) == (0, 0)
+
+
+async def test_function_stats_counts_tasks_submitted_in_the_last_minute(store: Store) -> None:
+    await submit(store, Submission(b"", task_id="old"), now=T0)
+    await submit(store, *(Submission(b"", task_id=f"new{i}") for i in range(3)), now=T0 + 50)
+    await submit(store, Submission(b"", task_id="other"), now=T0 + 55, function="other")
+    await submit(store, Submission(b"", task_id="beta"), now=T0 + 55, tenant="beta")
+    (claimed,) = await claim(store, limit=1, now=T0 + 56)
+    assert await store.finish([Finish(claimed.row, 1, S.SUCCEEDED, T0 + 57)]) == [True]
+
+    stats = await store.function_stats(TENANT, FN, now=T0 + 61)
+    later = await store.function_stats(TENANT, FN, now=T0 + 200)
+
+    assert stats.submitted_last_minute == 3
+    assert later.submitted_last_minute == 0
+
+
+async def test_function_stats_counts_delayed_and_backing_off_tasks_apart_from_due_ones(
+    store: Store,
+) -> None:
+    await submit(store, Submission(b"", task_id="due"), now=T0)
+    await submit(store, Submission(b"", task_id="later", run_at=T0 + 100), now=T0)
+    await submit(store, Submission(b"", task_id="retry"), now=T0)
+    (claimed,) = await claim(store, limit=1, now=T0 + 1)
+    error = {"type": "ValueError", "message": "x", "traceback": None}
+    retry = RetryLater(claimed.row, 1, T0 + 2, T0 + 30, error)
+    assert await store.retry_later([retry]) == [True]
+
+    during_backoff = await store.function_stats(TENANT, FN, now=T0 + 10)
+    after_backoff = await store.function_stats(TENANT, FN, now=T0 + 40)
+    all_due = await store.function_stats(TENANT, FN, now=T0 + 200)
+
+    waiting = during_backoff.counts[S.ENQUEUED] + during_backoff.counts[S.RETRYING]
+    assert waiting == 3
+    assert during_backoff.delayed == 2
+    assert after_backoff.delayed == 1
+    assert all_due.delayed == 0
 
 
 def test_migration_0005_adds_instance_started_at_to_existing_attempts(

@@ -551,6 +551,24 @@ WHERE row = ANY (%(rows)s::bigint[]);
 SELECT count(*) FROM tasks
 WHERE finished_at >= %(since)s AND tenant = %(tenant)s AND function = %(function)s;
 
+-- name: submitted_since
+-- Tasks of a function created since `since`: the rows after the newest one created before it
+-- (tasks_list_function walked newest first; cost: the last minute's tasks). Across nodes, rows
+-- follow commit order, so a task committed late by a node with a skewed clock may be missed.
+SELECT count(*) FROM tasks
+WHERE tenant = %(tenant)s AND function = %(function)s
+  AND row > coalesce((SELECT row FROM tasks
+                      WHERE tenant = %(tenant)s AND function = %(function)s
+                        AND created_at < %(since)s
+                      ORDER BY row DESC LIMIT 1), 0);
+
+-- name: delayed_at
+-- Waiting tasks of a function not due at `now`: Enqueued with a later run_at (a delay) and
+-- Retrying waiting out their backoff.
+SELECT count(*) FROM tasks
+WHERE tenant = %(tenant)s AND function = %(function)s AND status IN ('Enqueued', 'Retrying')
+  AND run_at > %(now)s;
+
 -- schedules ------------------------------------------------------------------------------------
 -- A schedule is read as the 13 columns of `get_schedule`, in that order.
 
@@ -650,10 +668,18 @@ INSERT INTO tenants (name, created_at) VALUES (%(name)s, %(now)s)
 ON CONFLICT (name) DO NOTHING RETURNING name;
 
 -- name: list_tenants
-SELECT name, created_at FROM tenants ORDER BY name;
+SELECT name, created_at, max_running, submit_rate, submit_burst FROM tenants ORDER BY name;
 
 -- name: get_tenant
-SELECT name, created_at FROM tenants WHERE name = %(name)s;
+SELECT name, created_at, max_running, submit_rate, submit_burst FROM tenants
+WHERE name = %(name)s;
+
+-- name: set_tenant_limits
+UPDATE tenants SET
+    max_running = %(max_running)s::integer, submit_rate = %(submit_rate)s::double precision,
+    submit_burst = %(submit_burst)s::integer
+WHERE name = %(name)s
+RETURNING name, created_at, max_running, submit_rate, submit_burst;
 
 -- name: create_key
 INSERT INTO api_keys (id, tenant, hash, name, created_at)
@@ -685,3 +711,34 @@ ON CONFLICT (name) DO NOTHING;
 
 -- name: get_secret
 SELECT value FROM secrets WHERE name = %(name)s;
+
+-- flow control ---------------------------------------------------------------------------------
+-- A claim under a quota runs these in one transaction with the claim, holding the advisory
+-- locks that serialize it with every other claim under that quota (postgres/flow.py).
+
+-- name: count_running_function
+-- The tasks of a function holding an attempt (a lease): the partial index tasks_running.
+SELECT count(*) FROM tasks
+WHERE tenant = %(tenant)s AND function = %(function)s AND lease_expires_at IS NOT NULL
+  AND status IN ('Running', 'Stopping', 'Suspended');
+
+-- name: count_running_tenant
+SELECT count(*) FROM tasks
+WHERE tenant = %(tenant)s AND lease_expires_at IS NOT NULL
+  AND status IN ('Running', 'Stopping', 'Suspended');
+
+-- name: running_counts
+-- Per function, the tasks holding an attempt, across the cluster (tasks_running).
+SELECT tenant, function, count(*) FROM tasks
+WHERE lease_expires_at IS NOT NULL AND status IN ('Running', 'Stopping', 'Suspended')
+GROUP BY tenant, function ORDER BY tenant, function;
+
+-- name: get_flow_bucket
+SELECT tokens, updated_at FROM flow_buckets
+WHERE tenant = %(tenant)s AND function = %(function)s;
+
+-- name: put_flow_bucket
+INSERT INTO flow_buckets (tenant, function, tokens, updated_at)
+VALUES (%(tenant)s, %(function)s, %(tokens)s, %(updated_at)s)
+ON CONFLICT (tenant, function) DO UPDATE SET
+    tokens = excluded.tokens, updated_at = excluded.updated_at;

@@ -124,5 +124,15 @@ class PgReads:
         ended = await fetch_all(conn, self.q["recent_ended_tasks"], {**key, "limit": recent})
         rows = {"rows": [r[0] for r in ended]}
         attempts = await fetch_all(conn, self.q["recent_attempts"], rows)
-        finished = await fetch_one(conn, self.q["finished_since"], {**key, "since": now - 60.0})
-        return stats_from_rows(counts, ended, attempts, 0 if finished is None else finished[0])
+        minute_ago = {**key, "since": now - 60.0}
+        finished = await fetch_one(conn, self.q["finished_since"], minute_ago)
+        submitted = await fetch_one(conn, self.q["submitted_since"], minute_ago)
+        delayed = await fetch_one(conn, self.q["delayed_at"], {**key, "now": now})
+        return stats_from_rows(
+            counts,
+            ended,
+            attempts,
+            0 if finished is None else finished[0],
+            0 if submitted is None else submitted[0],
+            0 if delayed is None else delayed[0],
+        )

@@ -25,8 +25,8 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from asyncfn.domain.errors import Unavailable
+from asyncfn.domain.flow import Claim, ClaimQuota
 from asyncfn.domain.models import (
-    ClaimedTask,
     Delivery,
     FunctionSpec,
     LogLine,
@@ -43,6 +43,7 @@ from asyncfn.domain.triggers import Trigger
 from asyncfn.store.base import Control, Finish, LostTask, NewLogLine, RetryLater
 from asyncfn.store.migrate import discover
 from asyncfn.store.postgres.control import PgControl
+from asyncfn.store.postgres.flow import PgFlow
 from asyncfn.store.postgres.reads import PgReads
 from asyncfn.store.postgres.rows import Conn, function_from_row
 from asyncfn.store.postgres.schedules import PgSchedules
@@ -92,6 +93,7 @@ class PostgresStore:
         self.settings = settings
         queries = load_queries(PACKAGE)
         self._writes = PgWrites(queries)
+        self._flow = PgFlow(queries, self._writes)
         self._control = PgControl(queries, self._writes)
         self._upkeep = PgUpkeep(queries, self._writes.outbox)
         self._reads = PgReads(queries, self._writes.outbox)
@@ -266,14 +268,15 @@ class PostgresStore:
         now: float,
         lease_until: float,
         created_after: float = 0.0,
-    ) -> list[ClaimedTask]:
+        quota: ClaimQuota | None = None,
+    ) -> Claim:
+        """Without a quota: one statement. Under one: one transaction, see flow.py."""
         if limit <= 0:
-            return []
-        return await self._run(
-            lambda c: self._writes.claim_ready(
-                c, tenant, function, node, limit, now, lease_until, created_after
-            )
-        )
+            return Claim()
+        args = (tenant, function, node, limit, now, lease_until, created_after)
+        if quota is None or quota.unlimited:
+            return Claim(await self._run(lambda c: self._writes.claim_ready(c, *args)))
+        return await self._run(lambda c: self._flow.claim(c, *args, quota), True)
 
     async def finish(self, finishes: Sequence[Finish]) -> list[bool]:
         if not finishes:
@@ -410,6 +413,9 @@ class PostgresStore:
     async def queue_stats(self) -> list[QueueStat]:
         return await self._run(self._reads.queue_stats)
 
+    async def running_counts(self) -> dict[tuple[str, str], int]:
+        return await self._run(self._flow.running_counts)
+
     async def function_stats(
         self, tenant: str, function: str, now: float, recent: int = RECENT_ENDED
     ) -> FunctionStats:
@@ -492,6 +498,16 @@ class PostgresStore:
 
     async def get_tenant(self, name: str) -> Tenant | None:
         return await self._run(lambda c: self._tenants.tenant(c, name))
+
+    async def set_tenant_limits(
+        self,
+        name: str,
+        max_running: int | None,
+        submit_rate: float | None,
+        submit_burst: int | None,
+    ) -> Tenant | None:
+        limits = (max_running, submit_rate, submit_burst)
+        return await self._run(lambda c: self._tenants.set_limits(c, name, *limits), True)
 
     async def create_key(self, key: ApiKey) -> None:
         await self._run(lambda c: self._tenants.create_key(c, key))

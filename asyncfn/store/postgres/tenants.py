@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from asyncfn.domain.models import DEFAULT_TENANT
 from asyncfn.domain.tenants import ApiKey, Tenant
 from asyncfn.store.postgres.rows import Conn, execute, fetch_all, fetch_one
-from asyncfn.store.sqlite.tenants import key_from_row
+from asyncfn.store.sqlite.tenants import key_from_row, limits_params, tenant_from_row
 
 
 class PgTenants:
@@ -19,6 +20,22 @@ class PgTenants:
         return (
             await fetch_one(conn, self.q["create_tenant"], {"name": name, "now": now}) is not None
         )
+
+    async def set_limits(
+        self,
+        conn: Conn,
+        name: str,
+        max_running: int | None,
+        submit_rate: float | None,
+        submit_burst: int | None,
+    ) -> Tenant | None:
+        """One statement, or two when `name` is the default tenant, whose row is created as
+        needed (it always exists)."""
+        if name == DEFAULT_TENANT:
+            await execute(conn, self.q["create_tenant"], {"name": name, "now": 0.0})
+        params = limits_params(name, max_running, submit_rate, submit_burst)
+        row = await fetch_one(conn, self.q["set_tenant_limits"], params)
+        return None if row is None else tenant_from_row(row)
 
     async def create_key(self, conn: Conn, key: ApiKey) -> None:
         params = {
@@ -41,12 +58,11 @@ class PgTenants:
         return bytes(row[0])
 
     async def tenants(self, conn: Conn) -> list[Tenant]:
-        rows = await fetch_all(conn, self.q["list_tenants"])
-        return [Tenant(name, float(created_at)) for name, created_at in rows]
+        return [tenant_from_row(r) for r in await fetch_all(conn, self.q["list_tenants"])]
 
     async def tenant(self, conn: Conn, name: str) -> Tenant | None:
         row = await fetch_one(conn, self.q["get_tenant"], {"name": name})
-        return None if row is None else Tenant(row[0], float(row[1]))
+        return None if row is None else tenant_from_row(row)
 
     async def find_key(self, conn: Conn, hash_: str) -> ApiKey | None:
         row = await fetch_one(conn, self.q["find_key"], {"hash": hash_})

@@ -373,6 +373,23 @@ WHERE row IN (SELECT value FROM json_each(:rows));
 SELECT count(*) FROM tasks
 WHERE finished_at >= :since AND tenant = :tenant AND function = :function;
 
+-- name: submitted_since
+-- Tasks of a function created since `since`. Rows are numbered in commit order, so these are
+-- the rows after the newest one created before it: tasks_list_function walked newest first
+-- stops there, and the count is a range of the same index (cost: the last minute's tasks).
+SELECT count(*) FROM tasks
+WHERE tenant = :tenant AND function = :function
+  AND row > coalesce((SELECT row FROM tasks
+                      WHERE tenant = :tenant AND function = :function AND created_at < :since
+                      ORDER BY row DESC LIMIT 1), 0);
+
+-- name: delayed_at
+-- Waiting tasks of a function not due at `now`: Enqueued with a later run_at (a delay) and
+-- Retrying waiting out their backoff (tasks_expiry narrows to the function's waiting tasks).
+SELECT count(*) FROM tasks
+WHERE tenant = :tenant AND function = :function AND status IN ('Enqueued', 'Retrying')
+  AND run_at > :now;
+
 -- schedules ------------------------------------------------------------------------------------
 -- A schedule is read as the 13 columns of `get_schedule`, in that order (rows.schedule_from_row).
 
@@ -472,10 +489,16 @@ INSERT INTO tenants (name, created_at) VALUES (:name, :now)
 ON CONFLICT (name) DO NOTHING RETURNING name;
 
 -- name: list_tenants
-SELECT name, created_at FROM tenants ORDER BY name;
+SELECT name, created_at, max_running, submit_rate, submit_burst FROM tenants ORDER BY name;
 
 -- name: get_tenant
-SELECT name, created_at FROM tenants WHERE name = :name;
+SELECT name, created_at, max_running, submit_rate, submit_burst FROM tenants WHERE name = :name;
+
+-- name: set_tenant_limits
+UPDATE tenants SET
+    max_running = :max_running, submit_rate = :submit_rate, submit_burst = :submit_burst
+WHERE name = :name
+RETURNING name, created_at, max_running, submit_rate, submit_burst;
 
 -- name: create_key
 INSERT INTO api_keys (id, tenant, hash, name, created_at)
@@ -504,3 +527,33 @@ ON CONFLICT (name) DO NOTHING;
 
 -- name: get_secret
 SELECT value FROM secrets WHERE name = :name;
+
+-- flow control ---------------------------------------------------------------------------------
+-- A claim under a quota reads these in its own write (the one writer serializes them).
+
+-- name: count_running_function
+-- The tasks of a function holding an attempt (a lease): the partial index tasks_running.
+SELECT count(*) FROM tasks
+WHERE tenant = :tenant AND function = :function AND lease_expires_at IS NOT NULL
+  AND status IN ('Running', 'Stopping', 'Suspended');
+
+-- name: count_running_tenant
+-- INDEXED BY: without statistics the planner would walk every task of the tenant (tasks_list).
+SELECT count(*) FROM tasks INDEXED BY tasks_running
+WHERE tenant = :tenant AND lease_expires_at IS NOT NULL
+  AND status IN ('Running', 'Stopping', 'Suspended');
+
+-- name: running_counts
+-- Per function, the tasks holding an attempt (tasks_running answers it without the table).
+SELECT tenant, function, count(*) FROM tasks
+WHERE lease_expires_at IS NOT NULL AND status IN ('Running', 'Stopping', 'Suspended')
+GROUP BY tenant, function ORDER BY tenant, function;
+
+-- name: get_flow_bucket
+SELECT tokens, updated_at FROM flow_buckets WHERE tenant = :tenant AND function = :function;
+
+-- name: put_flow_bucket
+INSERT INTO flow_buckets (tenant, function, tokens, updated_at)
+VALUES (:tenant, :function, :tokens, :updated_at)
+ON CONFLICT (tenant, function) DO UPDATE SET
+    tokens = excluded.tokens, updated_at = excluded.updated_at;

@@ -47,10 +47,12 @@ def stats_from_rows(
     ended: Sequence[Sequence[Any]],
     attempts: Sequence[Sequence[Any]],
     finished_last_minute: int,
+    submitted_last_minute: int = 0,
+    delayed: int = 0,
 ) -> FunctionStats:
     """FunctionStats from the rows `recent_ended_tasks` (row, created_at, run_at, started_at,
     finished_at) and `recent_attempts` (started_at, finished_at, cpu_ms, max_rss_mb) select,
-    in either store."""
+    and the counts of `finished_since`, `submitted_since` and `delayed_at`, in either store."""
     waits = tuple(
         max(0.0, started - max(created, run_at))
         for _, created, run_at, started, _ in ended
@@ -65,6 +67,8 @@ def stats_from_rows(
         cpu_ms=float(sum(a[2] for a in attempts if a[2] is not None)),
         max_rss_mb=max(rss) if rss else None,
         finished_last_minute=int(finished_last_minute),
+        submitted_last_minute=int(submitted_last_minute),
+        delayed=int(delayed),
     )
 
 
@@ -177,7 +181,8 @@ class SqliteReads:
             ended = conn.execute(self.q["recent_ended_tasks"], {**key, "limit": recent}).fetchall()
             rows = orjson.dumps([r[0] for r in ended]).decode()
             attempts = conn.execute(self.q["recent_attempts"], {"rows": rows}).fetchall()
-            (finished,) = conn.execute(
-                self.q["finished_since"], {**key, "since": now - 60.0}
-            ).fetchone()
-        return stats_from_rows(counts, ended, attempts, finished)
+            minute_ago = {**key, "since": now - 60.0}
+            (finished,) = conn.execute(self.q["finished_since"], minute_ago).fetchone()
+            (submitted,) = conn.execute(self.q["submitted_since"], minute_ago).fetchone()
+            (delayed,) = conn.execute(self.q["delayed_at"], {**key, "now": now}).fetchone()
+        return stats_from_rows(counts, ended, attempts, finished, submitted, delayed)

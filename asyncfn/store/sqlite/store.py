@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from asyncfn.domain.errors import Unavailable
+from asyncfn.domain.flow import Claim, ClaimQuota
 from asyncfn.domain.models import (
-    ClaimedTask,
     Delivery,
     FunctionSpec,
     LogLine,
@@ -45,6 +45,7 @@ from asyncfn.store.group_commit import GroupCommitter
 from asyncfn.store.migrate import discover, migrate_sqlite
 from asyncfn.store.sql import load_queries
 from asyncfn.store.sqlite.control import SqliteControl
+from asyncfn.store.sqlite.flow import SqliteFlow
 from asyncfn.store.sqlite.reads import SqliteReads
 from asyncfn.store.sqlite.rows import function_from_row
 from asyncfn.store.sqlite.schedules import SqliteSchedules
@@ -73,6 +74,7 @@ class SqliteStore:
         self._busy_timeout_ms = busy_timeout_ms
         queries = load_queries(PACKAGE)
         self._writes = SqliteWrites(queries)
+        self._flow = SqliteFlow(queries)
         self._control = SqliteControl(queries)
         self._upkeep = SqliteUpkeep(queries)
         self._reads = SqliteReads(queries)
@@ -237,11 +239,12 @@ class SqliteStore:
         now: float,
         lease_until: float,
         created_after: float = 0.0,
-    ) -> list[ClaimedTask]:
+        quota: ClaimQuota | None = None,
+    ) -> Claim:
         if limit <= 0:
-            return []
+            return Claim()
         op = partial(
-            self._writes.claim_ready,
+            self._flow.claim_ready,
             tenant=tenant,
             function=function,
             node=node,
@@ -249,6 +252,7 @@ class SqliteStore:
             now=now,
             lease_until=lease_until,
             created_after=created_after,
+            quota=quota,
         )
         return await self._write(op)
 
@@ -414,6 +418,9 @@ class SqliteStore:
     async def queue_stats(self) -> list[QueueStat]:
         return await self._read(self._reads.queue_stats)
 
+    async def running_counts(self) -> dict[tuple[str, str], int]:
+        return await self._read(self._flow.running_counts)
+
     async def function_stats(
         self, tenant: str, function: str, now: float, recent: int = RECENT_ENDED
     ) -> FunctionStats:
@@ -497,6 +504,16 @@ class SqliteStore:
 
     async def get_tenant(self, name: str) -> Tenant | None:
         return await self._read(partial(self._tenants.tenant, name=name))
+
+    async def set_tenant_limits(
+        self,
+        name: str,
+        max_running: int | None,
+        submit_rate: float | None,
+        submit_burst: int | None,
+    ) -> Tenant | None:
+        limits = (max_running, submit_rate, submit_burst)
+        return await self._write(lambda c: self._tenants.set_limits(c, name, *limits))
 
     async def create_key(self, key: ApiKey) -> None:
         await self._write(partial(self._tenants.create_key, key=key))

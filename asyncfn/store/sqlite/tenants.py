@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
+from asyncfn.domain.models import DEFAULT_TENANT
 from asyncfn.domain.tenants import ApiKey, Tenant
 
 Connection = sqlite3.Connection
@@ -24,6 +25,29 @@ def key_from_row(row: tuple[Any, ...]) -> ApiKey:
     )
 
 
+def tenant_from_row(row: tuple[Any, ...]) -> Tenant:
+    """From the 5 columns `get_tenant` selects."""
+    name, created_at, max_running, submit_rate, submit_burst = row
+    return Tenant(
+        name=name,
+        created_at=float(created_at),
+        max_running=None if max_running is None else int(max_running),
+        submit_rate=None if submit_rate is None else float(submit_rate),
+        submit_burst=None if submit_burst is None else int(submit_burst),
+    )
+
+
+def limits_params(
+    name: str, max_running: int | None, submit_rate: float | None, submit_burst: int | None
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "max_running": max_running,
+        "submit_rate": submit_rate,
+        "submit_burst": submit_burst,
+    }
+
+
 class SqliteTenants:
     """Tenant, key and secret ops and reads over the named statements `q`."""
 
@@ -35,6 +59,20 @@ class SqliteTenants:
         return (
             conn.execute(self.q["create_tenant"], {"name": name, "now": now}).fetchone() is not None
         )
+
+    def set_limits(
+        self,
+        conn: Connection,
+        name: str,
+        max_running: int | None,
+        submit_rate: float | None,
+        submit_burst: int | None,
+    ) -> Tenant | None:
+        if name == DEFAULT_TENANT:  # always exists: its row too, whatever happened to it
+            conn.execute(self.q["create_tenant"], {"name": name, "now": 0.0}).fetchall()
+        params = limits_params(name, max_running, submit_rate, submit_burst)
+        row = conn.execute(self.q["set_tenant_limits"], params).fetchone()
+        return None if row is None else tenant_from_row(row)
 
     def create_key(self, conn: Connection, key: ApiKey) -> None:
         params = {
@@ -58,12 +96,11 @@ class SqliteTenants:
 
     # -- reads (on a reader's connection) --------------------------------------------------
     def tenants(self, conn: Connection) -> list[Tenant]:
-        rows = conn.execute(self.q["list_tenants"]).fetchall()
-        return [Tenant(name, float(created_at)) for name, created_at in rows]
+        return [tenant_from_row(r) for r in conn.execute(self.q["list_tenants"]).fetchall()]
 
     def tenant(self, conn: Connection, name: str) -> Tenant | None:
         row = conn.execute(self.q["get_tenant"], {"name": name}).fetchone()
-        return None if row is None else Tenant(row[0], float(row[1]))
+        return None if row is None else tenant_from_row(row)
 
     def find_key(self, conn: Connection, hash_: str) -> ApiKey | None:
         row = conn.execute(self.q["find_key"], {"hash": hash_}).fetchone()

@@ -1,8 +1,9 @@
 """The SQLite store's transitions, each an op run on the writer's connection inside the
 GroupCommitter's transaction: the guarded task update and its event rows, together.
 
-This file holds functions, submission and a task's life in its attempts; control.py holds a
-user's stop, suspend, resume and rerun; upkeep.py expiry, lost suspended tasks and retention.
+This file holds functions, submission and a task's life in its attempts; flow.py the claim
+that starts them (under its quota); control.py a user's stop, suspend, resume and rerun;
+upkeep.py expiry, lost suspended tasks and retention.
 Every terminal transition also writes its destination deliveries (outbox.py), in the same op.
 """
 
@@ -17,12 +18,11 @@ from typing import Any
 
 import orjson
 
-from asyncfn.domain import limits
-from asyncfn.domain.models import ClaimedTask, FunctionSpec, Submission, Submitted
+from asyncfn.domain.models import FunctionSpec, Submission, Submitted
 from asyncfn.domain.states import TaskStatus, sources_of
 from asyncfn.store.base import Finish, NewLogLine, RetryLater
 from asyncfn.store.sqlite.outbox import SqliteOutbox
-from asyncfn.store.sqlite.rows import claimed_from_row, function_config, json_text
+from asyncfn.store.sqlite.rows import function_config, json_text
 
 Connection = sqlite3.Connection
 S = TaskStatus
@@ -218,51 +218,6 @@ class SqliteWrites:
             row = first + offset
             events.append((row, now, S.ENQUEUED, _enqueued_detail(item, now)))
             answers.append(Submitted(task_id, S.ENQUEUED, True, row))
-
-    def claim_ready(
-        self,
-        conn: Connection,
-        tenant: str,
-        function: str,
-        node: str,
-        limit: int,
-        now: float,
-        lease_until: float,
-        created_after: float,
-    ) -> list[ClaimedTask]:
-        params = {
-            "tenant": tenant,
-            "function": function,
-            "node": node,
-            "limit": limit,
-            "now": now,
-            "lease_until": lease_until,
-            "created_after": created_after,
-        }
-        rows: list[Any] = []
-        below = limits.PRIORITY[1] + 1
-        while len(rows) < limit:
-            level = {"tenant": tenant, "function": function, "below": below}
-            (priority,) = conn.execute(self.q["top_priority_below"], level).fetchone()
-            if priority is None:
-                break
-            params["priority"], params["limit"] = priority, limit - len(rows)
-            found = conn.execute(self.q["claim_ready"], params).fetchall()
-            rows += sorted(found, key=lambda r: (r[11], r[0]))  # run_at, row
-            below = priority
-        claimed = [claimed_from_row(r) for r in rows]
-        self._events(
-            conn,
-            [
-                (t.row, now, S.RUNNING, json_text({"attempt": t.attempt, "node": node}))
-                for t in claimed
-            ],
-        )
-        conn.executemany(
-            self.q["insert_attempt"],
-            [{"row": t.row, "number": t.attempt, "started_at": now, "node": node} for t in claimed],
-        )
-        return claimed
 
     def finish(self, conn: Connection, finishes: Sequence[Finish]) -> list[bool]:
         cursor = conn.cursor()
