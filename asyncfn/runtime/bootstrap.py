@@ -1,21 +1,29 @@
-"""Runs inside an instance: ties itself to its parent, loads the handler once, then runs the tasks
-the parent sends over the control pipe until that pipe closes.
+"""Runs inside an instance: ties itself to its parent, loads the handler once (`load`), then runs
+the tasks the parent sends over the control pipe until that pipe closes (`serve`).
 
-    python -m asyncfn.runtime.bootstrap PPID RFD WFD CONCURRENCY RUNTIME TARGET [CODE_DIR]
+    python -m asyncfn.runtime.bootstrap [--fork-server] PPID RFD WFD CONCURRENCY RUNTIME TARGET
+                                        [CODE_DIR]
 
 PPID is the parent's pid, RFD and WFD the control pipe's ends. RUNTIME is "python" (TARGET is
 the handler, `module:function`) or "command" (TARGET is the argv as a JSON list). Kept light:
 no asyncio unless the handler is `async def`.
+
+With `--fork-server` the process loads once and then forks instances on request instead
+(`serve_forks`, the other end of `forkserver.ForkServer`): RFD is its unix socket, WFD is -1.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import inspect
 import os
 import queue
 import resource
+import select
+import signal
+import socket
 import sys
 import threading
 import traceback
@@ -242,43 +250,184 @@ def serve_async(reader: BinaryIO, tasks: PythonTasks, ready: Callable[[], None])
         loop.close()
 
 
-def _command_tasks(args: Args, send: protocol.Send) -> CommandTasks:
-    argv = orjson.loads(args.target)
-    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
-        raise ValueError(f"command must be a non-empty list of strings, not {args.target}")
-    root = os.path.dirname(os.path.dirname(asyncfn.__file__ or ""))
-    return CommandTasks(argv, command_env(dict(os.environ), root), send)
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """What an instance serves: a python handler or a command's argv, or why neither loaded
+    (the import_error frame's `error`)."""
+
+    handler: Callable[..., Any] | None = None
+    command: list[str] | None = None
+    error: dict[str, Any] | None = None
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = Args.parse(sys.argv[1:] if argv is None else argv)
-    lifeline.die_with_parent(args.parent_pid)
-    os.set_inheritable(args.read_fd, False)  # a handler's own subprocesses must not hold them
-    os.set_inheritable(args.write_fd, False)
-    send = protocol.FrameWriter(args.write_fd).send
-    with open(args.read_fd, "rb", buffering=_READ_BUFFER) as reader:
-        if args.runtime == "command":
-            try:
-                commands = _command_tasks(args, send)
-            except Exception as exc:
-                send(protocol.import_error_message(protocol.error_info(exc)))
-                return 1
-            send(protocol.ready_message(os.getpid()))
-            serve_blocking(reader, commands.run, args.concurrency)
-            return 0
+def load(runtime: str, target: str, code_dir: str | None) -> Loaded:
+    """Import the handler (python) or check the argv (command); never raises for the code."""
+    if runtime == "command":
         try:
-            handler = load_handler(args.target, args.code_dir)
-        except BaseException as exc:
-            send(protocol.import_error_message(protocol.error_info(exc)))
+            argv = orjson.loads(target)
+            if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+                raise ValueError(f"command must be a non-empty list of strings, not {target}")
+        except ValueError as exc:  # orjson.JSONDecodeError too
+            return Loaded(error=protocol.error_info(exc))
+        return Loaded(command=argv)
+    try:
+        return Loaded(handler=load_handler(target, code_dir))
+    except BaseException as exc:  # whatever the module raises at import, SystemExit included
+        return Loaded(error=protocol.error_info(exc))
+
+
+def serve(loaded: Loaded, read_fd: int, write_fd: int, concurrency: int) -> int:
+    """Say ready (or why not) on the control pipe, then run tasks until it closes; the exit
+    status the instance should end with."""
+    os.set_inheritable(read_fd, False)  # a handler's own subprocesses must not hold them
+    os.set_inheritable(write_fd, False)
+    send = protocol.FrameWriter(write_fd).send
+    with open(read_fd, "rb", buffering=_READ_BUFFER) as reader:
+        if loaded.error is not None:
+            send(protocol.import_error_message(loaded.error))
             return 1
-        tasks = PythonTasks(handler, send)
         ready = protocol.ready_message(os.getpid())
-        if is_async(handler):
+        if loaded.command is not None:
+            root = os.path.dirname(os.path.dirname(asyncfn.__file__ or ""))
+            commands = CommandTasks(loaded.command, command_env(dict(os.environ), root), send)
+            send(ready)
+            serve_blocking(reader, commands.run, concurrency)
+            return 0
+        assert loaded.handler is not None
+        tasks = PythonTasks(loaded.handler, send)
+        if is_async(loaded.handler):
             serve_async(reader, tasks, lambda: send(ready))
         else:
             send(ready)
-            serve_blocking(reader, tasks.call, args.concurrency)
+            serve_blocking(reader, tasks.call, concurrency)
     return 0
+
+
+# -- the fork server ----------------------------------------------------------------------
+
+FORK_FDS = 5
+"""A fork request's descriptors: control read, control write, stdout, stderr, lifeline."""
+
+
+def serve_forks(args: Args) -> int:
+    """The fork server: load once, say ready, then fork an instance per request on the socket
+    until the node closes it; every child's exit status goes back to the node.
+
+    Single-threaded on purpose (a fork copies only the calling thread): a select() loop over
+    the socket and a SIGCHLD wakeup pipe, no asyncio, no threads.
+    """
+    lifeline.die_with_parent(args.parent_pid)
+    loaded = load(args.runtime, args.target, args.code_dir)
+    if loaded.handler is not None and is_async(loaded.handler):
+        importlib.import_module("asyncio")  # its instances make their loops without the import
+    gc.freeze()  # the children's collections then leave the loaded objects' pages shared
+    _flush_stdio()
+    sock = socket.socket(fileno=args.read_fd)
+    sock.setblocking(True)
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    signal.set_wakeup_fd(wake_write)
+    server_fds = (sock.fileno(), wake_read, wake_write)
+    _tell(sock, {"kind": "ready", "pid": os.getpid(), "import_error": loaded.error})
+    while True:
+        readable, _, _ = select.select([sock.fileno(), wake_read], [], [])
+        if wake_read in readable:
+            os.read(wake_read, 4096)
+            _report_exits(sock)
+        if sock.fileno() in readable:
+            message, fds, _, _ = socket.recv_fds(sock, 4096, FORK_FDS, socket.MSG_CMSG_CLOEXEC)
+            if not message:
+                return 0  # the node closed its end; forked instances live on
+            _fork(sock, fds, loaded, args.concurrency, server_fds)
+
+
+def _tell(sock: socket.socket, message: protocol.Message, fds: list[int] | None = None) -> None:
+    socket.send_fds(sock, [orjson.dumps(message)], fds or [])
+
+
+def _report_exits(sock: socket.socket) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        _tell(sock, {"kind": "exited", "pid": pid, "code": os.waitstatus_to_exitcode(status)})
+
+
+def _fork(
+    sock: socket.socket,
+    fds: list[int],
+    loaded: Loaded,
+    concurrency: int,
+    server_fds: tuple[int, ...],
+) -> None:
+    """Fork one instance and answer with its pid and a pidfd for it (opened here, before this
+    loop can reap it, so the pid cannot be stale)."""
+    try:
+        if len(fds) != FORK_FDS:
+            _tell(sock, {"kind": "fork_failed", "error": f"{len(fds)} descriptors, not 5"})
+            return
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            _tell(sock, {"kind": "fork_failed", "error": f"fork: {exc}"})
+            return
+        if pid == 0:
+            _forked_instance(loaded, concurrency, fds, server_fds)
+        with contextlib.suppress(OSError):  # the child does it too: whichever runs first
+            os.setpgid(pid, pid)
+        pidfd = os.pidfd_open(pid)
+        try:
+            _tell(sock, {"kind": "forked", "pid": pid}, [pidfd])
+        finally:
+            os.close(pidfd)
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _forked_instance(
+    loaded: Loaded, concurrency: int, fds: list[int], server_fds: tuple[int, ...]
+) -> NoReturn:
+    """The child side of a fork: become an instance like a spawned one, serve, exit."""
+    code = 1
+    try:
+        os.setpgid(0, 0)
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        for fd in server_fds:
+            os.close(fd)
+        control_read, control_write, stdout, stderr, life = fds
+        lifeline.die_with_pipe(life)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(stdout, 1)
+        os.dup2(stderr, 2)
+        for fd in (null, stdout, stderr):
+            os.close(fd)
+        code = serve(loaded, control_read, control_write, concurrency)
+    except BaseException as exc:  # a forked child must never unwind into the server's loop
+        traceback.print_exception(exc)
+    finally:
+        _flush_stdio()
+        os._exit(code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--fork-server"]:
+        return serve_forks(Args.parse(argv[1:]))
+    args = Args.parse(argv)
+    lifeline.die_with_parent(args.parent_pid)
+    return serve(
+        load(args.runtime, args.target, args.code_dir),
+        args.read_fd,
+        args.write_fd,
+        args.concurrency,
+    )
 
 
 if __name__ == "__main__":

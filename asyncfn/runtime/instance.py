@@ -25,13 +25,9 @@ from asyncfn.domain.outcomes import (
     TimedOut,
 )
 from asyncfn.runtime import protocol
+from asyncfn.runtime.forkserver import ForkServer, start_process
 from asyncfn.runtime.logs import split_lines
-from asyncfn.runtime.process import (
-    EXIT_GRACE_S,
-    InstanceLimits,
-    InstanceProcess,
-    spawn_instance,
-)
+from asyncfn.runtime.process import EXIT_GRACE_S, InstanceLimits, InstanceProcess, exit_outcome
 
 logger = logging.getLogger(__name__)
 
@@ -89,9 +85,9 @@ State = Literal["new", "starting", "ready", "exited"]
 class Instance:
     """One OS process hosting one function; runs up to `spec.instance_concurrency` attempts.
 
-    `start()` spawns it; `run()` waits until it is ready and returns the attempt's outcome,
-    never raising for what the task did. An exit ends every attempt it held, and the instance
-    with them: the pool replaces it.
+    `start()` forks it from `forker` (when given and alive) or spawns it; `run()` waits until
+    it is ready and returns the attempt's outcome, never raising for what the task did. An exit
+    ends every attempt it held, and the instance with them: the pool replaces it.
     """
 
     def __init__(
@@ -104,6 +100,7 @@ class Instance:
         base_env: Mapping[str, str],
         limits: InstanceLimits | None = None,
         on_exit: Callable[[Instance], None] | None = None,
+        forker: ForkServer | None = None,
     ) -> None:
         self.spec = spec
         self.instance_id = uuid.uuid4().hex[:12]
@@ -120,6 +117,11 @@ class Instance:
         self._base_env = base_env
         self._limits = limits
         self._on_exit = on_exit
+        self._forker = forker
+        self.spawned_at: float | None = None
+        """Loop time `start()` began; `ready_at` (loop time of the ready frame) minus this is the
+        cold start."""
+        self.ready_at: float | None = None
         self._attempts: dict[int, _Attempt] = {}
         self._process: InstanceProcess | None = None
         self._sampler: asyncio.TimerHandle | None = None
@@ -142,17 +144,29 @@ class Instance:
         return self._process.returncode if self._process is not None else None
 
     @property
+    def forked(self) -> bool:
+        return self._process is not None and self._process.forked
+
+    @property
+    def cold_start_ms(self) -> float | None:
+        if self.ready_at is None or self.spawned_at is None:
+            return None
+        return (self.ready_at - self.spawned_at) * 1000.0
+
+    @property
     def load(self) -> int:
         """Attempts on this instance now (running, or waiting for it to be ready)."""
         return len(self._attempts)
 
     def start(self) -> None:
-        """Spawn the process and watch its pipes; readiness comes later (`wait_ready`)."""
+        """Fork or spawn the process and watch its pipes; readiness comes later (`wait_ready`)."""
         if self.state != "new":
             return
         self.state = "starting"
+        self.spawned_at = self._loop.time()
         try:
-            spawned = spawn_instance(
+            spawned = start_process(
+                self._forker,
                 self.spec,
                 code_dir=self._code_dir,
                 cwd=self._cwd,
@@ -310,6 +324,7 @@ class Instance:
 
     def _on_ready(self) -> None:
         self.state = "ready"
+        self.ready_at = self._loop.time()
         if not self._ready.done():
             self._ready.set_result(True)
         for attempt in list(self._attempts.values()):
@@ -399,18 +414,7 @@ class Instance:
             self._sampler = self._loop.call_later(SAMPLE_INTERVAL_S, self._sample)
 
     def _exit_outcome(self, attempt: _Attempt) -> InstanceExited:
-        code = self.returncode
-        tail = list(self._process.output.stderr_tail) if self._process is not None else []
-        note = self._exit_note or (self._process.note if self._process is not None else "")
-        if note:
-            tail.append(note)
-        return InstanceExited(
-            exit_code=code if code is None or code >= 0 else None,
-            signal=-code if code is not None and code < 0 else None,
-            stderr_tail="\n".join(tail),
-            duration_ms=attempt.elapsed_ms(),
-            resources=Resources(max_rss_mb=self._peak_mb),
-        )
+        return exit_outcome(self._process, self._exit_note, attempt.elapsed_ms(), self._peak_mb)
 
     def _resolve(self, attempt: _Attempt, outcome: Outcome) -> None:
         if attempt.timer is not None:

@@ -1,7 +1,7 @@
 """An instance's OS process as the parent sees it: how it starts (argv, clean environment, own
-process group, resource limits, optional user, four pipes; `spawn_instance` is the seam a fork
-server will replace), its frames in and out, its output, signals to its group, its memory, and its
-exit."""
+process group, resource limits, optional user, four pipes; `spawn_instance` here, or forked by a
+`forkserver.ForkServer`), its frames in and out, its output, signals to its group, its memory, and
+its exit."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import orjson
 
 import asyncfn
 from asyncfn.domain.models import FunctionSpec
+from asyncfn.domain.outcomes import InstanceExited, Resources
 from asyncfn.runtime import protocol
 from asyncfn.runtime.launch import format_limits
 from asyncfn.runtime.logs import OnLine, OutputCapture
@@ -83,17 +84,30 @@ class InstanceLimits:
         return limits
 
 
+Reap = Callable[[Callable[[int | None], None]], None]
+"""Called once an instance's pidfd says it exited: hands its returncode (Popen's convention, -N
+for signal N; None when unknown) to the callback, now or a little later."""
+
+
 @dataclass(frozen=True, slots=True)
 class Spawned:
     """A started instance and the parent's ends of its pipes (all owned by the caller)."""
 
-    process: subprocess.Popen[bytes]
+    pid: int
     pidfd: int
     """Readable once the process has exited."""
     control_read: int
     control_write: int
     stdout: int
     stderr: int
+    reap: Reap
+    lifeline: int = -1
+    """A forked instance's lifeline pipe, write end: the kernel SIGKILLs the instance's group
+    once it is closed (see `lifeline.die_with_pipe`); closed when the instance is reaped."""
+
+    @property
+    def forked(self) -> bool:
+        return self.lifeline >= 0
 
 
 def asyncfn_root() -> str:
@@ -121,9 +135,12 @@ def instance_argv(
     read_fd: int,
     write_fd: int,
     limits: InstanceLimits | None = None,
+    *,
+    fork_server: bool = False,
 ) -> list[str]:
     """`python -m asyncfn.runtime.launch LIMITS ...` for this function: the launcher sets the
-    limits, then runs the bootstrap with the rest (see bootstrap's docstring)."""
+    limits, then runs the bootstrap with the rest (see bootstrap's docstring). A fork server's
+    bootstrap gets `--fork-server` and its socket as `read_fd` (`write_fd` is -1)."""
     if spec.runtime == "command":
         target = orjson.dumps(list(spec.command or ())).decode()
     else:
@@ -134,6 +151,7 @@ def instance_argv(
         "-m",
         "asyncfn.runtime.launch",
         format_limits(rlimits),
+        *(["--fork-server"] if fork_server else []),
         str(os.getpid()),
         str(read_fd),
         str(write_fd),
@@ -142,6 +160,38 @@ def instance_argv(
         target,
         str(code_dir) if code_dir is not None else "",
     ]
+
+
+def launch_process(
+    spec: FunctionSpec,
+    argv: list[str],
+    *,
+    cwd: Path,
+    base_env: Mapping[str, str],
+    limits: InstanceLimits,
+    stdout: int | None,
+    stderr: int | None,
+    pass_fds: tuple[int, ...],
+) -> subprocess.Popen[bytes]:
+    """Popen `argv` as an instance (or a fork server) runs: stdin /dev/null, the clean
+    environment, `cwd`, its own process group, and `limits.run_as`'s user and groups."""
+    run_as = limits.run_as
+    env = instance_env(spec, base_env)
+    if run_as is not None and "HOME" not in spec.env:
+        env["HOME"] = run_as.home
+    return subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        pass_fds=pass_fds,
+        env=env,
+        cwd=cwd,
+        process_group=0,
+        user=run_as.uid if run_as is not None else None,
+        group=run_as.gid if run_as is not None else None,
+        extra_groups=list(run_as.groups) if run_as is not None else None,
+    )
 
 
 def spawn_instance(
@@ -166,28 +216,21 @@ def spawn_instance(
     no extra exec, and no handler code runs before the limits hold.
     """
     limits = limits or InstanceLimits()
-    run_as = limits.run_as
-    env = instance_env(spec, base_env)
-    if run_as is not None and "HOME" not in spec.env:
-        env["HOME"] = run_as.home
     parent_read, child_write = os.pipe()
     child_read, parent_write = os.pipe()
     out_read, out_write = os.pipe()
     err_read, err_write = os.pipe()
     parent_fds = (parent_read, parent_write, out_read, err_read)
     try:
-        process = subprocess.Popen(
+        process = launch_process(
+            spec,
             instance_argv(spec, code_dir, child_read, child_write, limits),
-            stdin=subprocess.DEVNULL,
+            cwd=cwd,
+            base_env=base_env,
+            limits=limits,
             stdout=out_write,
             stderr=err_write,
             pass_fds=(child_read, child_write),
-            env=env,
-            cwd=cwd,
-            process_group=0,
-            user=run_as.uid if run_as is not None else None,
-            group=run_as.gid if run_as is not None else None,
-            extra_groups=list(run_as.groups) if run_as is not None else None,
         )
     except BaseException:
         for fd in parent_fds:
@@ -204,7 +247,11 @@ def spawn_instance(
         for fd in parent_fds:
             os.close(fd)
         raise
-    return Spawned(process, pidfd, parent_read, parent_write, out_read, err_read)
+
+    def reap(done: Callable[[int | None], None]) -> None:
+        done(process.wait())  # it has exited: immediate, and sets returncode
+
+    return Spawned(process.pid, pidfd, parent_read, parent_write, out_read, err_read, reap)
 
 
 class InstanceProcess:
@@ -221,8 +268,12 @@ class InstanceProcess:
         on_exit: Callable[[], None],
     ) -> None:
         self._loop = loop
-        self._process = spawned.process
-        self.pid = spawned.process.pid
+        self._reap = spawned.reap
+        self._lifeline = spawned.lifeline
+        self.forked = spawned.forked
+        self.pid = spawned.pid
+        self.returncode: int | None = None
+        """Set once the process is reaped (see `Reap`)."""
         self.exited = False
         self.note = ""
         """Why the parent killed it, when the process itself cannot say (a bad frame)."""
@@ -237,10 +288,6 @@ class InstanceProcess:
         self._writer = protocol.PipeWriter(loop, spawned.control_write)
         self.output = OutputCapture(loop, spawned.stdout, spawned.stderr, on_line)
         loop.add_reader(self._pidfd, self._on_reaped)
-
-    @property
-    def returncode(self) -> int | None:
-        return self._process.returncode
 
     def send(self, frame: bytes) -> None:
         self._writer.write(frame)
@@ -287,7 +334,10 @@ class InstanceProcess:
     def _on_reaped(self) -> None:
         self._loop.remove_reader(self._pidfd)
         os.close(self._pidfd)
-        self._process.wait()  # it has exited: immediate, and sets returncode
+        self._reap(self._finish)
+
+    def _finish(self, returncode: int | None) -> None:
+        self.returncode = returncode
         while self._control >= 0 and self._on_control():  # frames it sent before exiting
             pass
         self.output.close()  # what is left goes to the attempts still running
@@ -296,6 +346,9 @@ class InstanceProcess:
         if self._exit_timer is not None:
             self._exit_timer.cancel()
         self.signal_group(signal.SIGKILL)  # whatever the instance left behind in its group
+        if self._lifeline >= 0:
+            os.close(self._lifeline)
+            self._lifeline = -1
         self.exited = True
         self._on_exit()
 
@@ -304,6 +357,24 @@ class InstanceProcess:
             self._loop.remove_reader(self._control)
             os.close(self._control)
             self._control = -1
+
+
+def exit_outcome(
+    process: InstanceProcess | None, note: str, duration_ms: float, max_rss_mb: float
+) -> InstanceExited:
+    """How an attempt ended when its instance exited under it (or never started: `note`)."""
+    code = process.returncode if process is not None else None
+    tail = list(process.output.stderr_tail) if process is not None else []
+    note = note or (process.note if process is not None else "")
+    if note:
+        tail.append(note)
+    return InstanceExited(
+        exit_code=code if code is None or code >= 0 else None,
+        signal=-code if code is not None and code < 0 else None,
+        stderr_tail="\n".join(tail),
+        duration_ms=duration_ms,
+        resources=Resources(max_rss_mb=max_rss_mb),
+    )
 
 
 def _rss_bytes(pid: int) -> int:

@@ -102,9 +102,11 @@ class RuntimeKit:
         *,
         code_dir: Path | None = None,
         idle_ttl_s: float = 60.0,
+        fork_server: bool = False,
         **spec: Any,
     ) -> InstancePool:
-        """A pool over `source` (a python handler module) or `code_dir`, or a command spec."""
+        """A pool over `source` (a python handler module) or `code_dir`, or a command spec;
+        with `fork_server`, its instances fork from one once it is `start()`ed."""
         spec.setdefault("name", "fn")
         if source is not None:
             spec.setdefault("handler", "handler:handler")
@@ -119,6 +121,7 @@ class RuntimeKit:
             scratch_dir=self.tmp_path / "scratch",
             idle_ttl_s=idle_ttl_s,
             base_env=os.environ,
+            fork_server=fork_server,
         )
         self.pools.append(pool)
         return pool
