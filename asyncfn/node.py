@@ -24,10 +24,12 @@ from asyncfn.engine.completions import Completions
 from asyncfn.engine.control import TaskControl
 from asyncfn.engine.deliverer import Deliverer
 from asyncfn.engine.dispatcher import Dispatcher
+from asyncfn.engine.flow import FlowControl
 from asyncfn.engine.janitor import Janitor
 from asyncfn.engine.keys import KeyRing
 from asyncfn.engine.leases import LeaseKeeper
 from asyncfn.engine.reporter import AttemptReporter
+from asyncfn.engine.scaling import ScalingService
 from asyncfn.engine.scheduler import Scheduler
 from asyncfn.engine.schedules import ScheduleRunner
 from asyncfn.engine.service import Service, Supervisor
@@ -36,6 +38,7 @@ from asyncfn.engine.tokens import TaskTokens
 from asyncfn.engine.triggers.runner import TriggerRunner
 from asyncfn.metrics import NodeMetrics
 from asyncfn.runtime.bundles import BundleCache, zip_directory
+from asyncfn.runtime.capacity import NodeCapacity
 from asyncfn.runtime.process import InstanceLimits, resolve_user
 from asyncfn.server_logs import configure_logging
 from asyncfn.settings import Settings
@@ -83,6 +86,8 @@ class Node:
             on_retry=self.scheduler.retry_at,
             metrics=self.metrics,
         )
+        self.flow = FlowControl(self.store, self.supervisor)
+        self.capacity = NodeCapacity(settings.max_instances, settings.memory_budget_mb)
         self.dispatcher = Dispatcher(
             self.store,
             self.catalog,
@@ -97,7 +102,15 @@ class Node:
             instance_limits=instance_limits(settings),
             metrics=self.metrics,
             credentials=self._task_credentials,
+            flow=self.flow,
+            capacity=self.capacity,
+            idle_ttl_s=settings.idle_ttl_s,
+            fork_server=settings.fork_server,
         )
+        self.scaling = ScalingService(
+            self.store, self.supervisor, self.dispatcher.pools, capacity=self.capacity
+        )
+        self.flow.subscribe(self.dispatcher.tenant_changed)
         self.submitter = Submitter(
             self.store, self.catalog, self.dispatcher.notify, metrics=self.metrics
         )
@@ -158,7 +171,9 @@ class Node:
             self.completer,
             self.scheduler,
             self.schedules,
+            self.flow,
             self.dispatcher,
+            self.scaling,
             self.control,
             self.deliverer,
             self.leases,

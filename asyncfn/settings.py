@@ -59,6 +59,24 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(
         "text", description="the node's own logs: text, or one JSON object per line"
     )
+    # -- capacity (instances of every function on this node)
+    max_instances: int = Field(
+        64, ge=1, le=10_000, description="most instance processes this node runs at once"
+    )
+    memory_budget_mb: int | None = Field(
+        None,
+        ge=64,
+        description="memory the node's instances may reserve (each its function's memory_mb);"
+        " default 80% of the machine's",
+    )
+    idle_ttl_s: float = Field(
+        60.0, gt=0, description="an idle instance above its function's min_instances goes after"
+    )
+    fork_server: bool = Field(
+        True,
+        description="fork instances from a per-function process with the code imported"
+        " (millisecond cold starts); off: spawn each one",
+    )
     # -- hardening (instances, webhooks)
     instance_max_open_files: int = Field(
         4096, ge=16, description="RLIMIT_NOFILE of instances (capped at the node's hard limit)"

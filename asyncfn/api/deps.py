@@ -12,6 +12,8 @@ from asyncfn.api.auth import OPEN, Principal, require_admin
 from asyncfn.engine.catalog import FunctionCatalog
 from asyncfn.engine.completions import Completions
 from asyncfn.engine.control import TaskControl
+from asyncfn.engine.dispatcher import Dispatcher
+from asyncfn.engine.flow import FlowControl
 from asyncfn.engine.keys import KeyRing
 from asyncfn.engine.schedules import ScheduleRunner
 from asyncfn.engine.submitter import Submitter
@@ -27,6 +29,8 @@ class NodeServices(Protocol):
     store: Store
     catalog: FunctionCatalog
     submitter: Submitter
+    flow: FlowControl
+    dispatcher: Dispatcher
     completions: Completions
     control: TaskControl
     schedules: ScheduleRunner

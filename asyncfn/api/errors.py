@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,6 +25,7 @@ STATUS: list[tuple[type[errors.AsyncfnError], int]] = [
     (errors.Unauthorized, 401),
     (errors.Forbidden, 403),
     (errors.PayloadTooLarge, 413),
+    (errors.RateLimited, 429),
     (errors.Unavailable, 503),
 ]
 
@@ -42,7 +44,11 @@ def error_body(code: str, message: str, field: str | None = None, **extra: Any) 
 def error_response(exc: errors.AsyncfnError) -> Response:
     body = error_body(exc.code, exc.message, exc.field, **exc.extra)
     status = status_of(exc)
-    headers = {"WWW-Authenticate": 'Bearer realm="asyncfn"'} if status == 401 else None
+    headers: dict[str, str] | None = None
+    if status == 401:
+        headers = {"WWW-Authenticate": 'Bearer realm="asyncfn"'}
+    elif isinstance(exc, errors.RateLimited):
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
     return json_response(body, status, headers)
 
 

@@ -6,7 +6,7 @@ import base64
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.responses import Response
@@ -17,6 +17,9 @@ from asyncfn.domain.secrets import redact
 from asyncfn.domain.states import TaskStatus
 from asyncfn.domain.stats import FunctionStats, latency_ms
 from asyncfn.domain.timeline import timeline
+
+if TYPE_CHECKING:
+    from asyncfn.runtime.pool import PoolStats
 
 
 def json_response(
@@ -132,16 +135,30 @@ def log_json(line: LogLine) -> dict[str, Any]:
     return {"seq": line.seq, "at": rfc3339(line.at), "stream": line.stream, "line": line.line}
 
 
-def function_stats_json(name: str, stats: FunctionStats, instances: int) -> dict[str, Any]:
-    """`GET /v1/functions/{name}/stats`: counts of every status, what waits and runs, resources
-    and latency percentiles over the last ended tasks, and the finish rate of the last minute."""
+def function_stats_json(
+    spec: FunctionSpec, stats: FunctionStats, pool: PoolStats | None
+) -> dict[str, Any]:
+    """`GET /v1/functions/{name}/stats`: the store's cluster-wide counts, rates, resources and
+    latency percentiles, this node's `pool` (None: it runs no pool of the function) and the
+    function's limits. The route's docstring lists every field."""
     counts = stats.counts
+    waiting = counts.get(TaskStatus.ENQUEUED, 0) + counts.get(TaskStatus.RETRYING, 0)
     return {
-        "function": name,
+        "function": spec.name,
         "counts": {s.value: counts.get(s, 0) for s in TaskStatus},
-        "queued": counts.get(TaskStatus.ENQUEUED, 0) + counts.get(TaskStatus.RETRYING, 0),
+        "queued": max(0, waiting - stats.delayed),
+        "delayed": stats.delayed,
         "running": counts.get(TaskStatus.RUNNING, 0) + counts.get(TaskStatus.STOPPING, 0),
-        "instances": instances,
+        "instances": _instances_json(pool),
+        "autoscaler": {"decisions": _decisions_json(pool)},
+        "limits": {
+            "max_concurrency": spec.max_concurrency,
+            "rate_limit": spec.rate_limit,
+            "rate_burst": spec.rate_burst,
+            "min_instances": spec.min_instances,
+            "max_instances": spec.max_instances,
+            "instance_concurrency": spec.instance_concurrency,
+        },
         "resources": {
             "cpu_ms": round(stats.cpu_ms, 3),
             "max_rss_mb": round(stats.max_rss_mb, 1) if stats.max_rss_mb is not None else None,
@@ -151,5 +168,34 @@ def function_stats_json(name: str, stats: FunctionStats, instances: int) -> dict
             "run": latency_ms(stats.run_s),
             "end_to_end": latency_ms(stats.end_to_end_s),
         },
-        "rates": {"finished_per_s_1m": round(stats.finished_last_minute / 60, 3)},
+        "rates": {
+            "submitted_per_s_1m": round(stats.submitted_last_minute / 60, 3),
+            "finished_per_s_1m": round(stats.finished_last_minute / 60, 3),
+        },
     }
+
+
+DECISIONS_SHOWN = 10
+"""How many of a pool's latest autoscaler decisions the stats show."""
+
+
+def _instances_json(pool: PoolStats | None) -> dict[str, int]:
+    if pool is None:
+        return {"total": 0, "idle": 0, "busy": 0, "starting": 0, "target": 0}
+    return {
+        "total": pool.instances,
+        "idle": pool.idle,
+        "busy": pool.busy,
+        "starting": pool.starting,
+        "target": pool.target,
+    }
+
+
+def _decisions_json(pool: PoolStats | None) -> list[dict[str, Any]]:
+    """The pool's latest target changes, oldest first."""
+    if pool is None:
+        return []
+    return [
+        {"at": rfc3339(d.at), "before": d.before, "after": d.after, "reason": d.reason}
+        for d in pool.decisions[-DECISIONS_SHOWN:]
+    ]

@@ -123,6 +123,24 @@ class FunctionIn(BaseModel):
     max_instances: int = Field(
         limits.MAX_INSTANCES_DEFAULT, ge=limits.MAX_INSTANCES[0], le=limits.MAX_INSTANCES[1]
     )
+    max_concurrency: int | None = Field(
+        None,
+        ge=limits.MAX_CONCURRENCY[0],
+        le=limits.MAX_CONCURRENCY[1],
+        description="running tasks across the cluster; null: only the instance pools bound it",
+    )
+    rate_limit: float | None = Field(
+        None,
+        ge=limits.RATE_LIMIT[0],
+        le=limits.RATE_LIMIT[1],
+        description="dispatches per second across the cluster (a token bucket); null: none",
+    )
+    rate_burst: int | None = Field(
+        None,
+        ge=limits.RATE_BURST[0],
+        le=limits.RATE_BURST[1],
+        description="dispatches allowed at once under rate_limit; null: one second's worth",
+    )
     async_: AsyncPolicyIn = Field(default_factory=AsyncPolicyIn, alias="async")
     env: dict[str, str] = Field(
         default_factory=dict,
@@ -159,6 +177,8 @@ class FunctionIn(BaseModel):
             raise InvalidInput("the command runtime needs an argv list", field="command")
         if self.min_instances > self.max_instances:
             raise InvalidInput("min_instances must not exceed max_instances", field="min_instances")
+        if self.rate_burst is not None and self.rate_limit is None:
+            raise InvalidInput("rate_burst needs a rate_limit", field="rate_burst")
         policy = self.async_
         return FunctionSpec(
             name=name,
@@ -171,6 +191,9 @@ class FunctionIn(BaseModel):
             instance_concurrency=self.instance_concurrency,
             min_instances=self.min_instances,
             max_instances=self.max_instances,
+            max_concurrency=self.max_concurrency,
+            rate_limit=self.rate_limit,
+            rate_burst=self.rate_burst,
             async_policy=AsyncPolicy(
                 max_retries=policy.max_retries,
                 retry_backoff=RetryBackoff(policy.retry_backoff.base_s, policy.retry_backoff.max_s),

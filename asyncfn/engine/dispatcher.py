@@ -7,11 +7,9 @@ delayed tasks, when a slot frees, and by a slow sweep that catches anything else
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +17,13 @@ from asyncfn.domain.models import ClaimedTask, FunctionSpec
 from asyncfn.domain.outcomes import NodeLost, Stopped, Succeeded
 from asyncfn.engine.catalog import FunctionCatalog, FunctionKey
 from asyncfn.engine.completer import Completer
+from asyncfn.engine.flow import FlowControl
 from asyncfn.engine.service import Supervisor, wait_for_event
+from asyncfn.engine.slots import PoolSlot, fair_grants
 from asyncfn.metrics import NodeMetrics
 from asyncfn.runtime.bundles import BundleCache
-from asyncfn.runtime.pool import Assignment, InstancePool, RuntimeListener
+from asyncfn.runtime.capacity import NodeCapacity
+from asyncfn.runtime.pool import IDLE_TTL_S_DEFAULT, Assignment, InstancePool, RuntimeListener
 from asyncfn.runtime.process import InstanceLimits
 from asyncfn.store.base import Store
 
@@ -34,22 +35,6 @@ SWEEP_S = 1.0
 Credentials = Callable[[ClaimedTask, float], tuple[str | None, str | None]]
 """For a claimed task and its attempt's deadline: the API's URL and a task token for the
 handler's `context.client` (None, None: the handler gets none)."""
-
-
-@dataclass(eq=False)
-class PoolSlot:
-    """A function's pool and the attempts this node runs on it."""
-
-    spec: FunctionSpec
-    pool: InstancePool
-    inflight: dict[int, ClaimedTask] = field(default_factory=dict)
-    reserved: int = 0
-    backlog: bool = True
-    retiring: bool = False
-
-    @property
-    def free(self) -> int:
-        return self.pool.capacity - len(self.inflight) - self.reserved
 
 
 class Dispatcher:
@@ -72,10 +57,18 @@ class Dispatcher:
         shutdown_grace_s: float = 5.0,
         metrics: NodeMetrics | None = None,
         credentials: Credentials | None = None,
+        flow: FlowControl | None = None,
+        capacity: NodeCapacity | None = None,
+        idle_ttl_s: float = IDLE_TTL_S_DEFAULT,
+        fork_server: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._metrics = metrics or NodeMetrics()
         self._credentials = credentials
+        self._flow = flow
+        self._capacity = capacity
+        self._idle_ttl_s = idle_ttl_s
+        self._fork_server = fork_server
         self._store = store
         self._catalog = catalog
         self._bundles = bundles
@@ -106,6 +99,8 @@ class Dispatcher:
         if self._loop is not None:
             return
         self._catalog.subscribe(self._function_changed)
+        if self._capacity is not None:
+            self._capacity.on_room_freed(self._room_freed)
         for spec in self._catalog.all():
             await self._build_slot(spec)
         for key in self._slots:
@@ -143,6 +138,10 @@ class Dispatcher:
             return
         self._dirty.add(key)
         self._wake.set()
+
+    def pools(self) -> dict[FunctionKey, InstancePool]:
+        """The live pool of each function this node runs (for the autoscaler and stats)."""
+        return {key: slot.pool for key, slot in self._slots.items()}
 
     def running_rows(self) -> list[int]:
         rows = [row for slot in self._slots.values() for row in slot.inflight]
@@ -192,10 +191,11 @@ class Dispatcher:
         if (
             current is not None
             and spec is not None
-            and dataclasses.replace(current.spec, paused=spec.paused, updated_at=spec.updated_at)
-            == spec
+            and current.spec.instance_config() == spec.instance_config()
         ):
-            current.spec = spec  # only paused changed: keep the warm pool
+            # only limits, policies or paused changed: keep the warm pool, apply them now
+            current.spec = spec
+            current.pool.spec = spec
             self.notify(key)
             return
         old = self._slots.pop(key, None)
@@ -221,8 +221,14 @@ class Dispatcher:
             scratch_dir=self._scratch_dir,
             base_env=self._instance_env,
             limits=self._instance_limits,
+            capacity=self._capacity,
+            idle_ttl_s=self._idle_ttl_s,
+            fork_server=self._fork_server,
         )
         await pool.start()
+        if self._catalog.get(*key) != spec or self._stopping:
+            await pool.stop()  # changed while the pool started: the newer build installs
+            return
         old = self._slots.pop(key, None)
         if old is not None:
             self._retire(old)
@@ -280,17 +286,29 @@ class Dispatcher:
                 self._dirty.update(self._slots)
                 next_sweep = now + SWEEP_S
             dirty, self._dirty = self._dirty, set()
-            claims = []
+            wants: dict[FunctionKey, int] = {}
             for key in dirty:
                 slot = self._slots.get(key)
                 if slot is None or slot.spec.paused:
                     continue
-                if slot.free <= 0:
+                free = slot.free
+                if free <= 0:
                     slot.backlog = True
                     continue
-                claims.append(self._claim(slot, slot.free))
-            if claims:
-                await asyncio.gather(*claims)
+                wants[key] = free
+            grants = self._grants(wants)
+            if grants:
+                keys = list(grants)
+                claimed = await asyncio.gather(
+                    *(self._claim(self._slots[key], grants[key]) for key in keys)
+                )
+                unused = any(n < grants[k] for k, n in zip(keys, claimed, strict=True))
+                denied = [k for k in wants if grants.get(k, 0) < wants[k]]
+                if unused and denied:  # room a grant did not use goes to those refused
+                    self._dirty.update(denied)
+                    self._wake.set()
+            for key in wants.keys() - grants.keys():
+                self._slots[key].backlog = True
             if fired:
                 await asyncio.gather(*(self._rearm(key) for key in fired))
 
@@ -304,9 +322,24 @@ class Dispatcher:
             self._timers[key] = at
             self._wake.set()
 
-    async def _claim(self, slot: PoolSlot, count: int) -> None:
+    def _grants(self, wants: dict[FunctionKey, int]) -> dict[FunctionKey, int]:
+        if self._capacity is None or self._flow is None:
+            return wants
+        return fair_grants(wants, self._slots, self._capacity, self._flow.share)
+
+    def _room_freed(self) -> None:
+        """An instance exited somewhere on the node: pools waiting for room may claim."""
+        if self._stopping:
+            return
+        for key, slot in self._slots.items():
+            if slot.backlog:
+                self._dirty.add(key)
+        self._wake.set()
+
+    async def _claim(self, slot: PoolSlot, count: int) -> int:
         slot.reserved += count
         now = self._clock()
+        key = (slot.spec.tenant, slot.spec.name)
         try:
             claimed = await self._store.claim_ready(
                 slot.spec.tenant,
@@ -316,16 +349,20 @@ class Dispatcher:
                 now,
                 now + self._lease_s,
                 now - slot.spec.async_policy.max_event_age_s,
+                self._flow.quota(slot.spec) if self._flow is not None else None,
             )
         finally:
             slot.reserved -= count
-        slot.backlog = len(claimed) == count
+        slot.backlog = len(claimed) == count or claimed.capped
+        if claimed.retry_at is not None:
+            self.notify(key, claimed.retry_at)  # the rate bucket refills then
         for task in claimed:
             due = max(task.created_at, task.run_at or task.created_at)
             self._metrics.queue_wait.labels(task.function).observe(max(0.0, task.started_at - due))
             self._metrics.running.labels(task.function).inc()
             slot.inflight[task.row] = task
             self._background(self._runs, self._run_one(slot, task), f"running task {task.id}")
+        return len(claimed)
 
     async def _run_one(self, slot: PoolSlot, task: ClaimedTask) -> None:
         spec = slot.spec
@@ -374,6 +411,21 @@ class Dispatcher:
             if not slot.inflight and not slot.reserved and slot in self._retired:
                 self._stop_pool(slot)
             return
-        if slot.backlog and not self._stopping:
+        if self._stopping:
+            return
+        if slot.backlog:
             self._dirty.add((slot.spec.tenant, slot.spec.name))
             self._wake.set()
+        if self._capacity is not None and self._capacity.live >= self._capacity.max_instances:
+            self._room_freed()  # a full node: the freed slot is contested by every backlog
+        tenant = slot.spec.tenant
+        if self._flow is not None and self._flow.tenant_capped(tenant):
+            # a running slot of the tenant freed: its other functions may claim again
+            self.tenant_changed(tenant)
+
+    def tenant_changed(self, tenant: str) -> None:
+        """A tenant's quotas changed, or one of its tasks ended under a tenant cap."""
+        for key, other in self._slots.items():
+            if key[0] == tenant and other.backlog:
+                self._dirty.add(key)
+                self._wake.set()

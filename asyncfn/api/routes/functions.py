@@ -15,6 +15,7 @@ from asyncfn.domain.errors import InvalidInput, Malformed, NotFound, PayloadTooL
 from asyncfn.domain.models import FunctionSpec
 from asyncfn.domain.secrets import keep_stored
 from asyncfn.runtime.bundles import validate_zip
+from asyncfn.runtime.pool import PoolStats
 
 router = APIRouter(prefix="/v1/functions", tags=["functions"])
 
@@ -62,15 +63,38 @@ async def get_function(name: str, request: Request) -> Response:
     return json_response(function_json(spec))
 
 
+def _pool_stats(request: Request, tenant: str, name: str) -> PoolStats | None:
+    """This node's pool of the function, as stats; None when the node runs none (yet)."""
+    pool = node_of(request).dispatcher.pools().get((tenant, name))
+    return None if pool is None else pool.stats()
+
+
 @router.get("/{name}/stats")
 async def function_stats(name: str, request: Request) -> Response:
-    """Counts by status, queued, running, instances, resources and latency percentiles over
-    the function's last 1,000 ended tasks, and the finish rate of the last minute."""
+    """The function's queue, instances, rates, latencies and limits.
+
+    Cluster-wide, from the store:
+    - `counts`: tasks in each status.
+    - `queued`: Enqueued or Retrying tasks due now; `delayed`: those not due yet (a delay or
+      run_at in the future, or a retry waiting out its backoff); `running`: Running or Stopping.
+    - `rates`: `submitted_per_s_1m` (tasks created) and `finished_per_s_1m` (tasks ended),
+      per second over the last minute.
+    - `resources` (`cpu_ms` summed, peak `max_rss_mb`) and `latency_ms` (`queue_wait`, `run`,
+      `end_to_end`, each `p50`, `p95`, `p99`, null without data) over the last 1,000 ended tasks.
+
+    From the node that answers (its own pool only; zeros when it runs none):
+    - `instances`: `total`, `idle`, `busy`, `starting` and the autoscaler's `target`.
+    - `autoscaler.decisions`: its last target changes, oldest first: `at`, `before`, `after`,
+      `reason`.
+
+    From the function's config: `limits` (`max_concurrency`, `rate_limit`, `rate_burst`,
+    `min_instances`, `max_instances`, `instance_concurrency`; null: no such limit).
+    """
     node = node_of(request)
     tenant = tenant_of(request)
-    node.catalog.require(tenant, name)
+    spec = node.catalog.require(tenant, name)
     stats = await node.store.function_stats(tenant, name, time.time())
-    return json_response(function_stats_json(name, stats, node.metrics.instance_count(name)))
+    return json_response(function_stats_json(spec, stats, _pool_stats(request, tenant, name)))
 
 
 @router.delete("/{name}", status_code=204)

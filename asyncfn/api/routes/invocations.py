@@ -156,6 +156,7 @@ async def invoke(node: NodeServices, name: str, request: Request) -> Response:
     node.submitter.function(tenant, name)
     payload = await _body(request, node.settings.payload_max_bytes)
     submission = submission_from_headers(request.headers, payload, time.time())
+    node.flow.admit(tenant, 1)
     (submitted,) = await node.submitter.submit(tenant, name, [submission])
     if not submitted.created:
         raise DuplicateTask(submitted.task_id, submitted.status.value)
@@ -205,6 +206,7 @@ async def invoke_batch(node: NodeServices, name: str, request: Request) -> Respo
     submissions = [
         _batch_item(item, i, now, node.settings.payload_max_bytes) for i, item in enumerate(items)
     ]
+    node.flow.admit(tenant, len(submissions))
     results = await node.submitter.submit(tenant, name, submissions)
     return json_response(
         {

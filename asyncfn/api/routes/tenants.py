@@ -1,5 +1,6 @@
-"""Routes for tenant and API-key management (the admin key only): create and list tenants, make
-a tenant's key (shown once), list keys (never the keys themselves), revoke one."""
+"""Routes for tenant and API-key management (the admin key only): create and list tenants, set
+their quotas, make a tenant's key (shown once), list keys (never the keys themselves), revoke
+one."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from asyncfn.api.deps import admin_of, node_of
 from asyncfn.api.render import json_response
+from asyncfn.domain import limits
+from asyncfn.domain.errors import NotFound
 from asyncfn.domain.records import rfc3339
 from asyncfn.domain.tenants import ApiKey, Tenant
 
@@ -21,13 +24,43 @@ class TenantIn(BaseModel):
     name: str = Field(min_length=1, max_length=64)
 
 
+class TenantLimitsIn(BaseModel):
+    """A tenant's quotas; each field given replaces the one stored, null lifts it."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_running: int | None = Field(
+        None,
+        ge=limits.MAX_RUNNING[0],
+        le=limits.MAX_RUNNING[1],
+        description="running tasks of the tenant across the cluster; null: no cap",
+    )
+    submit_rate: float | None = Field(
+        None,
+        ge=limits.RATE_LIMIT[0],
+        le=limits.RATE_LIMIT[1],
+        description="API submissions per second (per node); over it the API answers 429",
+    )
+    submit_burst: int | None = Field(
+        None,
+        ge=limits.RATE_BURST[0],
+        le=limits.RATE_BURST[1],
+        description="submissions allowed at once; null: one second's worth",
+    )
+
+
 class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(None, max_length=100, description="a label, e.g. who uses it")
 
 
 def tenant_json(tenant: Tenant) -> dict[str, Any]:
-    return {"name": tenant.name, "created_at": rfc3339(tenant.created_at)}
+    return {
+        "name": tenant.name,
+        "created_at": rfc3339(tenant.created_at),
+        "max_running": tenant.max_running,
+        "submit_rate": tenant.submit_rate,
+        "submit_burst": tenant.submit_burst,
+    }
 
 
 def key_json(key: ApiKey) -> dict[str, Any]:
@@ -53,6 +86,25 @@ async def list_tenants(request: Request) -> Response:
     admin_of(request)
     found = await node_of(request).keys.tenants()
     return json_response({"items": [tenant_json(t) for t in found]})
+
+
+@router.patch("/v1/tenants/{tenant}")
+async def set_tenant_limits(tenant: str, body: TenantLimitsIn, request: Request) -> Response:
+    """Change a tenant's quotas at runtime: they hold at once on this node, within seconds on
+    the others. Fields left out keep their value; null lifts a quota."""
+    admin_of(request)
+    flow = node_of(request).flow
+    current = flow.tenant(tenant) or await node_of(request).store.get_tenant(tenant)
+    if current is None:
+        raise NotFound("tenant", tenant)
+    given = body.model_dump(exclude_unset=True)
+    changed = await flow.set_tenant_limits(
+        tenant,
+        given.get("max_running", current.max_running),
+        given.get("submit_rate", current.submit_rate),
+        given.get("submit_burst", current.submit_burst),
+    )
+    return json_response(tenant_json(changed))
 
 
 @router.post("/v1/tenants/{tenant}/keys", status_code=201)
