@@ -15,9 +15,9 @@ import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from asyncfn import cli_functions, cli_tenants, cli_top, cli_triggers, node
 from asyncfn import cli_render as render
-from asyncfn import cli_tenants, cli_triggers, node
-from asyncfn.cli_target import Target, connect
+from asyncfn.cli_target import Target, connect, opt
 from asyncfn.client import DEFAULT_URL
 from asyncfn.settings import Settings
 
@@ -41,20 +41,13 @@ def _root(
     ctx.obj = Target(url, api_key)
 
 
-def _opt(name: str, help: str, *flags: str) -> Any:
-    """An option that also reads ASYNCFN_<NAME>."""
-    return typer.Option(*flags, envvar=f"ASYNCFN_{name}", help=help)
-
-
 @app.command()
 def serve(
-    host: Annotated[str | None, _opt("HOST", "Address to listen on.")] = None,
-    port: Annotated[int | None, _opt("PORT", "Port to listen on.")] = None,
-    data_dir: Annotated[Path | None, _opt("DATA_DIR", "Folder of the node's data.")] = None,
-    store: Annotated[
-        str | None, _opt("STORE", "Store URL; default SQLite in the data dir.")
-    ] = None,
-    node_name: Annotated[str | None, _opt("NODE_NAME", "This node's name.")] = None,
+    host: Annotated[str | None, opt("HOST", "Address to listen on.")] = None,
+    port: Annotated[int | None, opt("PORT", "Port to listen on.")] = None,
+    data_dir: Annotated[Path | None, opt("DATA_DIR", "Folder of the node's data.")] = None,
+    store: Annotated[str | None, opt("STORE", "Store URL; default SQLite in the data dir.")] = None,
+    node_name: Annotated[str | None, opt("NODE_NAME", "This node's name.")] = None,
     deploy: Annotated[
         list[Path] | None,
         typer.Option(
@@ -62,9 +55,9 @@ def serve(
             "is read by Settings."
         ),
     ] = None,
-    log_level: Annotated[str | None, _opt("LOG_LEVEL", "debug, info, warning, error.")] = None,
+    log_level: Annotated[str | None, opt("LOG_LEVEL", "debug, info, warning, error.")] = None,
     log_format: Annotated[
-        str | None, _opt("LOG_FORMAT", "text, or json: one JSON object per line.")
+        str | None, opt("LOG_FORMAT", "text, or json: one JSON object per line.")
     ] = None,
     group_commit: Annotated[
         bool | None,
@@ -95,106 +88,7 @@ def serve(
     node.serve(settings)
 
 
-def _function_body(
-    config_file: Path | None, flags: dict[str, Any], retries: int | None, env: list[str]
-) -> dict[str, Any]:
-    """The config file's fields (a `function` answer works), overridden by the flags given."""
-    body: dict[str, Any] = {}
-    if config_file is not None:
-        try:
-            body = json.loads(config_file.read_text())
-        except (OSError, ValueError) as exc:
-            raise typer.BadParameter(str(exc), param_hint="--config") from None
-        if not isinstance(body, dict):
-            raise typer.BadParameter("must hold a JSON object", param_hint="--config")
-        for owned_by_server in ("name", "code_sha256", "paused", "created_at", "updated_at"):
-            body.pop(owned_by_server, None)  # so `asyncfn function F > f.json` deploys back
-    body.update({k: v for k, v in flags.items() if v is not None})
-    if retries is not None:
-        body["async"] = {**(body.get("async") or {}), "max_retries": retries}
-    if env:
-        pairs = dict(_key_value(item) for item in env)
-        body["env"] = {**(body.get("env") or {}), **pairs}
-    return body
-
-
-def _key_value(item: str) -> tuple[str, str]:
-    key, sep, value = item.partition("=")
-    if not sep or not key:
-        raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--env")
-    return key, value
-
-
-@app.command()
-def deploy(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(metavar="NAME", help="The function's name.")],
-    handler: Annotated[str | None, _opt("HANDLER", "Python handler, module:function.")] = None,
-    command: Annotated[
-        str | None, _opt("COMMAND", 'A command run per task, e.g. "ffmpeg -i pipe:0 ...".')
-    ] = None,
-    code: Annotated[
-        Path | None, _opt("CODE", "The code: a folder (zipped for you) or a zip file.")
-    ] = None,
-    timeout: Annotated[int | None, _opt("TIMEOUT", "Seconds a task may run.")] = None,
-    memory: Annotated[int | None, _opt("MEMORY", "Memory of an instance, MB.")] = None,
-    max_instances: Annotated[int | None, _opt("MAX_INSTANCES", "Most instances.")] = None,
-    concurrency: Annotated[int | None, _opt("CONCURRENCY", "Tasks one instance runs.")] = None,
-    min_instances: Annotated[int | None, _opt("MIN_INSTANCES", "Warm instances kept.")] = None,
-    retries: Annotated[int | None, _opt("RETRIES", "Retries after a failed attempt.")] = None,
-    env: Annotated[
-        list[str] | None, _opt("ENV", "KEY=VALUE for the function (repeatable).")
-    ] = None,
-    config_file: Annotated[
-        Path | None,
-        _opt("CONFIG", "A JSON file of function config; flags override it.", "--config"),
-    ] = None,
-) -> None:
-    """Create or update a function and upload its code."""
-    if handler is not None and command is not None:
-        raise typer.BadParameter("give --handler or --command, not both")
-    if code is not None and not code.exists():
-        raise typer.BadParameter(f"{code} does not exist", param_hint="--code")
-    flags = {
-        "timeout_s": timeout,
-        "memory_mb": memory,
-        "max_instances": max_instances,
-        "instance_concurrency": concurrency,
-        "min_instances": min_instances,
-    }
-    body = _function_body(config_file, flags, retries, env or [])
-    from_file = {key: body.pop(key, None) for key in ("runtime", "handler", "command")}
-    runtime = None
-    if handler is None and command is None:
-        runtime, handler, command = from_file["runtime"], from_file["handler"], from_file["command"]
-    with connect(ctx) as client:
-        function = client.deploy(
-            name, handler=handler, command=command, runtime=runtime, code=code, **body
-        )
-    render.as_json(function)
-    render.note(f"deployed {name}; code sha256 {function.get('code_sha256') or '(none)'}")
-
-
-@app.command()
-def functions(ctx: typer.Context) -> None:
-    """List the functions."""
-    with connect(ctx) as client:
-        render.functions_table(client.list_functions())
-
-
-@app.command()
-def function(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
-    """Show one function as JSON."""
-    with connect(ctx) as client:
-        render.as_json(client.get_function(name))
-
-
-@app.command()
-def delete(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
-    """Delete a function; its queued tasks end Invalid."""
-    with connect(ctx) as client:
-        client.delete_function(name)
-    render.note(f"deleted {name}")
+cli_functions.register(app)
 
 
 def _payload(payload: str | None, file: Path | None) -> bytes:
@@ -217,13 +111,13 @@ def invoke(
     payload: Annotated[
         str | None, typer.Argument(metavar="[PAYLOAD]", help="The payload; - reads stdin.")
     ] = None,
-    file: Annotated[Path | None, _opt("FILE", "Read the payload from a file.")] = None,
-    async_: Annotated[bool, _opt("ASYNC", "Submit a task and print its id.", "--async")] = False,
-    wait: Annotated[bool, _opt("WAIT", "With --async: wait and print the final task.")] = False,
-    delay: Annotated[float | None, _opt("DELAY", "Run no sooner than S seconds from now.")] = None,
-    run_at: Annotated[str | None, _opt("RUN_AT", "Run no sooner than T (RFC 3339).")] = None,
-    task_id: Annotated[str | None, _opt("TASK_ID", "The task's id (de-duplicates).")] = None,
-    priority: Annotated[int | None, _opt("PRIORITY", "Higher runs first.")] = None,
+    file: Annotated[Path | None, opt("FILE", "Read the payload from a file.")] = None,
+    async_: Annotated[bool, opt("ASYNC", "Submit a task and print its id.", "--async")] = False,
+    wait: Annotated[bool, opt("WAIT", "With --async: wait and print the final task.")] = False,
+    delay: Annotated[float | None, opt("DELAY", "Run no sooner than S seconds from now.")] = None,
+    run_at: Annotated[str | None, opt("RUN_AT", "Run no sooner than T (RFC 3339).")] = None,
+    task_id: Annotated[str | None, opt("TASK_ID", "The task's id (de-duplicates).")] = None,
+    priority: Annotated[int | None, opt("PRIORITY", "Higher runs first.")] = None,
 ) -> None:
     """Invoke a function: sync by default (prints the result), or --async (prints the id)."""
     data = _payload(payload, file)
@@ -253,9 +147,9 @@ def invoke(
 @app.command()
 def tasks(
     ctx: typer.Context,
-    function: Annotated[str | None, _opt("FUNCTION", "Only this function's tasks.")] = None,
-    status: Annotated[str | None, _opt("STATUS", "Only tasks in this status.")] = None,
-    limit: Annotated[int, _opt("LIMIT", "How many, newest first.")] = 20,
+    function: Annotated[str | None, opt("FUNCTION", "Only this function's tasks.")] = None,
+    status: Annotated[str | None, opt("STATUS", "Only tasks in this status.")] = None,
+    limit: Annotated[int, opt("LIMIT", "How many, newest first.")] = 20,
 ) -> None:
     """List tasks, newest first."""
     with connect(ctx) as client:
@@ -279,7 +173,7 @@ def logs(
     ctx: typer.Context,
     task_id: Annotated[str, typer.Argument(metavar="ID")],
     follow: Annotated[
-        bool, _opt("FOLLOW", "Keep printing until the task ends.", "-f", "--follow")
+        bool, opt("FOLLOW", "Keep printing until the task ends.", "-f", "--follow")
     ] = False,
 ) -> None:
     """Print a task's log lines: time, stream, line."""
@@ -296,7 +190,6 @@ def logs(
 
 
 TaskId = Annotated[str, typer.Argument(metavar="ID", help="The task.")]
-FunctionName = Annotated[str, typer.Argument(metavar="NAME", help="The function.")]
 
 
 def _show_status(answer: dict[str, Any]) -> None:
@@ -332,7 +225,7 @@ def rerun(
     ctx: typer.Context,
     task_id: TaskId,
     new_task_id: Annotated[
-        str | None, _opt("TASK_ID", "The new task's id (de-duplicates).", "--task-id")
+        str | None, opt("TASK_ID", "The new task's id (de-duplicates).", "--task-id")
     ] = None,
 ) -> None:
     """Submit an ended task again, same function and payload; prints the new task's id."""
@@ -340,24 +233,6 @@ def rerun(
         handle = client.rerun(task_id, task_id=new_task_id)
     render.line(handle.task_id)
     render.note(f"rerun of {task_id}: {handle.task_id} {handle.status}")
-
-
-def _show_paused(function: dict[str, Any]) -> None:
-    render.line(f"{function['name']} {'paused' if function.get('paused') else 'unpaused'}")
-
-
-@app.command()
-def pause(ctx: typer.Context, name: FunctionName) -> None:
-    """Pause a function's queue: tasks are still accepted but none starts; prints `NAME paused`."""
-    with connect(ctx) as client:
-        _show_paused(client.suspend_function(name))
-
-
-@app.command()
-def unpause(ctx: typer.Context, name: FunctionName) -> None:
-    """Let a paused function's queue run again; prints `NAME unpaused`."""
-    with connect(ctx) as client:
-        _show_paused(client.resume_function(name))
 
 
 @app.command()
@@ -412,6 +287,7 @@ def unschedule(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="
     render.note(f"deleted schedule {name}")
 
 
+cli_top.register(app)
 app.add_typer(cli_triggers.app)
 app.add_typer(cli_tenants.tenants_app)
 app.add_typer(cli_tenants.keys_app)

@@ -39,6 +39,11 @@ def _console(*, stderr: bool = False) -> Console:
     return console
 
 
+def console() -> Console:
+    """The stdout console (plain and wide when piped), for tables and live views."""
+    return _console()
+
+
 def error(message: str, detail: str | None = None) -> None:
     """An error in red on stderr, with an optional dimmed detail (a traceback) under it."""
     console = _console(stderr=True)
@@ -198,10 +203,15 @@ def triggers_table(triggers: Iterable[Mapping[str, Any]]) -> None:
 
 def tenants_table(tenants: Iterable[Mapping[str, Any]]) -> None:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False)
-    for name in ("TENANT", "CREATED"):
+    for name in ("TENANT", "CREATED", "MAX RUNNING", "SUBMIT RATE", "SUBMIT BURST"):
         table.add_column(name, no_wrap=True)
     for tenant in tenants:
-        table.add_row(Text(str(tenant.get("name"))), when(tenant.get("created_at")))
+        quotas = (tenant.get(k) for k in ("max_running", "submit_rate", "submit_burst"))
+        table.add_row(
+            Text(str(tenant.get("name"))),
+            when(tenant.get("created_at")),
+            *("-" if q is None else f"{q:g}" for q in quotas),
+        )
     _console().print(table)
 
 

@@ -9,6 +9,7 @@ import typer
 
 from asyncfn import cli_render as render
 from asyncfn.cli_target import connect
+from asyncfn.client_tenants import UNSET, Unset
 
 tenants_app = typer.Typer(name="tenants", help="Tenants: isolated users of the platform.")
 keys_app = typer.Typer(name="keys", help="API keys of tenants (made, listed, revoked).")
@@ -27,6 +28,51 @@ def list_tenants(ctx: typer.Context) -> None:
     """Every tenant."""
     with connect(ctx) as client:
         render.tenants_table(client.list_tenants())
+
+
+def _quota(value: float | None, clear: bool, flag: str) -> float | Unset | None:
+    """A quota to send: the value given, None (lift it) for --clear-*, else not sent."""
+    if clear and value is not None:
+        raise typer.BadParameter(f"give --{flag} or --clear-{flag}, not both")
+    return None if clear else UNSET if value is None else value
+
+
+@tenants_app.command("limits")
+def set_limits(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    max_running: Annotated[
+        int | None, typer.Option(help="Most tasks of the tenant running at once.", min=1)
+    ] = None,
+    submit_rate: Annotated[
+        float | None, typer.Option(help="Most submissions per second (then HTTP 429).")
+    ] = None,
+    submit_burst: Annotated[
+        int | None, typer.Option(help="Submissions allowed at once under the rate.", min=1)
+    ] = None,
+    clear_max_running: Annotated[
+        bool, typer.Option("--clear-max-running", help="Lift the running cap.")
+    ] = False,
+    clear_submit_rate: Annotated[
+        bool, typer.Option("--clear-submit-rate", help="Lift the submit rate.")
+    ] = False,
+    clear_submit_burst: Annotated[
+        bool, typer.Option("--clear-submit-burst", help="Back to one second's worth.")
+    ] = False,
+) -> None:
+    """Change a tenant's quotas (others keep their value) and show them all."""
+    with connect(ctx) as client:
+        tenant = client.set_tenant_limits(
+            name,
+            max_running=_int_quota(_quota(max_running, clear_max_running, "max-running")),
+            submit_rate=_quota(submit_rate, clear_submit_rate, "submit-rate"),
+            submit_burst=_int_quota(_quota(submit_burst, clear_submit_burst, "submit-burst")),
+        )
+    render.tenants_table([tenant])
+
+
+def _int_quota(value: float | Unset | None) -> int | Unset | None:
+    return value if value is None or isinstance(value, Unset) else int(value)
 
 
 @keys_app.command("create")

@@ -3,6 +3,7 @@
 ApiError                 any error answer: status_code, code, message, field, body
 ├── NotFoundError        404
 ├── ConflictError        409; .existing_task_id, .existing_status name the task in the way
+├── RateLimited          429 rate_limited: over a quota; .retry_after_s says when to retry
 ├── TaskFailed           the task ended in a terminal status other than Succeeded
 └── TaskTimeout          the wait ended first; the task keeps running
 """
@@ -60,6 +61,24 @@ class ConflictError(ApiError):
         super().__init__(status_code, code, message, field, body)
         self.existing_task_id = existing_task_id
         self.existing_status = existing_status
+
+
+class RateLimited(ApiError):
+    """429: over the tenant's submit rate; nothing was accepted. `retry_after_s` is when a retry
+    should succeed (from the answer's body or its Retry-After header; None if it says neither)."""
+
+    def __init__(
+        self,
+        status_code: int | None,
+        code: str,
+        message: str,
+        field: str | None = None,
+        body: Any = None,
+        *,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(status_code, code, message, field, body)
+        self.retry_after_s = retry_after_s
 
 
 class TaskFailed(ApiError):

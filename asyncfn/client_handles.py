@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from asyncfn import client_calls as calls
 
 if TYPE_CHECKING:
-    from asyncfn.client import AsyncClient, Client
+    from asyncfn.client_invocations import AsyncInvocationsApi, InvocationsApi
 
 
 @dataclass(slots=True)
@@ -23,7 +23,7 @@ class TaskHandle:
 
     task_id: str
     status: str
-    client: Client = field(repr=False)
+    client: InvocationsApi = field(repr=False)
     created: bool = True
 
     def _seen(self, answer: dict[str, Any]) -> dict[str, Any]:
@@ -65,7 +65,7 @@ class AsyncTaskHandle:
 
     task_id: str
     status: str
-    client: AsyncClient = field(repr=False)
+    client: AsyncInvocationsApi = field(repr=False)
     created: bool = True
 
     def _seen(self, answer: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ def test_all_is_pinned() -> None:
         "ConflictError",
         "Context",
         "NotFoundError",
+        "RateLimited",
         "TaskFailed",
         "TaskHandle",
         "TaskTimeout",
