@@ -13,7 +13,7 @@ from types import FrameType
 
 import httpx
 
-from bench import control, deliver, logs, report, triggers, wrk
+from bench import coldstart, control, deliver, flow, logs, report, triggers, wrk
 from bench.machine import busy_cpu_seconds, busy_percent, describe, own_cpu_seconds
 from bench.report import ScenarioResults
 from bench.scenarios import SCENARIOS as BASE_SCENARIOS
@@ -21,7 +21,13 @@ from bench.scenarios import Options, RunResult, Scenario, ScenarioError
 from bench.server import REPO, BenchServer, FunctionConfig, ServerError
 
 SCENARIOS: dict[str, Scenario] = (
-    BASE_SCENARIOS | deliver.SCENARIOS | control.SCENARIOS | logs.SCENARIOS | triggers.SCENARIOS
+    BASE_SCENARIOS
+    | deliver.SCENARIOS
+    | control.SCENARIOS
+    | logs.SCENARIOS
+    | triggers.SCENARIOS
+    | coldstart.SCENARIOS
+    | flow.SCENARIOS
 )
 DEFAULT_ORDER = (
     "submit",
@@ -35,6 +41,9 @@ DEFAULT_ORDER = (
     "idle",
     "logs",
     "triggers",
+    "coldstart",
+    "burst",
+    "fairness",
 )
 
 

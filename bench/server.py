@@ -84,6 +84,27 @@ def serve_command(python: str) -> list[str]:
 NO_GROUP_COMMIT = "--no-group-commit"
 """The serve flag that commits each write alone: the baseline group commit is measured against."""
 
+ENV_ARG = "--bench-env="
+"""Prefix of an `extra_args` item that sets a variable of the server's environment instead."""
+
+
+def env_args(**env: object) -> tuple[str, ...]:
+    """`extra_args` items that start the server with these `ASYNCFN_*`-style variables set."""
+    return tuple(f"{ENV_ARG}{name}={value}" for name, value in env.items())
+
+
+def split_env_args(args: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
+    """`extra_args` as (serve flags, environment variables)."""
+    flags: list[str] = []
+    env: dict[str, str] = {}
+    for arg in args:
+        if arg.startswith(ENV_ARG):
+            name, _, value = arg.removeprefix(ENV_ARG).partition("=")
+            env[name] = value
+        else:
+            flags.append(arg)
+    return flags, env
+
 
 class BenchServer:
     """Context manager: start a server, deploy the no-op function, stop everything on exit."""
@@ -99,6 +120,7 @@ class BenchServer:
         self.python = python
         self.function_config = function or FunctionConfig()
         self.extra_args = extra_args
+        self.flags, self.env = split_env_args(extra_args)
         self.keep = keep
         self.startup_timeout_s = startup_timeout_s
         self.port = 0
@@ -153,11 +175,16 @@ class BenchServer:
         argv = [
             *serve_command(self.python),
             *("--port", str(self.port), "--data-dir", str(self.data_dir)),
-            *("--node-name", "bench", *self.extra_args),
+            *("--node-name", "bench", *self.flags),
         ]
         # A session of its own: Ctrl-C reaches the harness only, which then stops the server.
         self.proc = subprocess.Popen(
-            argv, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            cwd=REPO,
+            env=os.environ | self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + self.startup_timeout_s
         with httpx.Client(timeout=2.0) as client:
@@ -173,6 +200,12 @@ class BenchServer:
                     raise ServerError(f"no healthy /healthz after {waited}\n{self.log_tail()}")
                 time.sleep(0.1)
 
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """The admin key's Authorization header when the server was started with one."""
+        key = self.env.get("ASYNCFN_ADMIN_KEY")
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
     def deploy(
         self,
         name: str = FUNCTION,
@@ -181,7 +214,9 @@ class BenchServer:
     ) -> None:
         """Create or update function `name` (by default the no-op one) and upload its code."""
         body = (config or self.function_config).body()
-        with httpx.Client(base_url=self.base_url, timeout=30.0) as client:
+        with httpx.Client(
+            base_url=self.base_url, timeout=30.0, headers=self.auth_headers
+        ) as client:
             resp = client.put(f"/v1/functions/{name}", json=body)
             if resp.status_code not in (200, 201):
                 raise ServerError(f"PUT function answered {resp.status_code}: {resp.text}")
