@@ -48,6 +48,20 @@ def serve(
     data_dir: Annotated[Path | None, opt("DATA_DIR", "Folder of the node's data.")] = None,
     store: Annotated[str | None, opt("STORE", "Store URL; default SQLite in the data dir.")] = None,
     node_name: Annotated[str | None, opt("NODE_NAME", "This node's name.")] = None,
+    role: Annotated[
+        str | None,
+        opt("ROLE", "all (default), api (the HTTP API only) or worker (runs tasks only)."),
+    ] = None,
+    api_url: Annotated[
+        str | None, opt("API_URL", "Public URL of the API nodes, for handlers' context.client.")
+    ] = None,
+    max_instances: Annotated[
+        int | None, opt("MAX_INSTANCES", "Most instance processes on this node, all functions.")
+    ] = None,
+    memory_budget_mb: Annotated[
+        int | None,
+        opt("MEMORY_BUDGET_MB", "Memory the node's instances may reserve; default 80% of RAM."),
+    ] = None,
     deploy: Annotated[
         list[Path] | None,
         typer.Option(
@@ -75,6 +89,10 @@ def serve(
         "data_dir": data_dir,
         "store": store,
         "node_name": node_name,
+        "role": role,
+        "api_url": api_url,
+        "max_instances": max_instances,
+        "memory_budget_mb": memory_budget_mb,
         "deploy": deploy or None,
         "log_level": log_level,
         "log_format": log_format,

@@ -57,7 +57,7 @@ def deploy(
     ] = None,
     timeout: Annotated[int | None, opt("TIMEOUT", "Seconds a task may run.")] = None,
     memory: Annotated[int | None, opt("MEMORY", "Memory of an instance, MB.")] = None,
-    max_instances: Annotated[int | None, opt("MAX_INSTANCES", "Most instances.")] = None,
+    max_instances: Annotated[int | None, opt("FUNCTION_MAX_INSTANCES", "Most instances.")] = None,
     concurrency: Annotated[int | None, opt("CONCURRENCY", "Tasks one instance runs.")] = None,
     min_instances: Annotated[int | None, opt("MIN_INSTANCES", "Warm instances kept.")] = None,
     max_concurrency: Annotated[

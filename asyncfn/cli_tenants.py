@@ -3,6 +3,7 @@ with the admin key (`--api-key` / ASYNCFN_API_KEY set to the node's ASYNCFN_ADMI
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -75,16 +76,28 @@ def _int_quota(value: float | Unset | None) -> int | Unset | None:
     return value if value is None or isinstance(value, Unset) else int(value)
 
 
+class KeyKind(StrEnum):
+    API = "api"
+    SIGNING = "signing"
+
+
 @keys_app.command("create")
 def create_key(
     ctx: typer.Context,
     tenant: Annotated[str, typer.Option(help="The tenant the key acts for.")],
     name: Annotated[str | None, typer.Option(help="A label, e.g. who uses the key.")] = None,
+    kind: Annotated[
+        KeyKind, typer.Option(help="api: a bearer key; signing: an access key for the cloud APIs.")
+    ] = KeyKind.API,
 ) -> None:
-    """Make an API key and print it: this is the only time it is shown."""
+    """Make a key and print it: this is the only time its secret is shown."""
     with connect(ctx) as client:
-        made = client.create_key(tenant, name)
-    render.line(str(made["key"]))
+        made = client.create_key(tenant, name, kind.value)
+    if kind is KeyKind.SIGNING:
+        render.line(f"access_key_id={made['access_key_id']}")
+        render.line(f"access_key_secret={made['access_key_secret']}")
+    else:
+        render.line(str(made["key"]))
     render.note(f"key {made['id']} of tenant {made['tenant']}: store it now, it is not shown again")
 
 

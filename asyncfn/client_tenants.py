@@ -34,9 +34,12 @@ def _set_tenant_limits(
     return calls.Call("PATCH", f"/v1/tenants/{calls.segment(tenant)}", calls.json_of, json=body)
 
 
-def _create_key(tenant: str, name: str | None) -> calls.Call[dict[str, Any]]:
-    """`POST /v1/tenants/{tenant}/keys`; the answer's `key` is shown this once."""
-    body = {"name": name} if name is not None else {}
+def _create_key(tenant: str, name: str | None, kind: str) -> calls.Call[dict[str, Any]]:
+    """`POST /v1/tenants/{tenant}/keys`; the answer's `key` (an API key) or
+    `access_key_secret` (a signing key) is shown this once."""
+    body: dict[str, Any] = {"name": name} if name is not None else {}
+    if kind != "api":
+        body["kind"] = kind
     return calls.Call("POST", f"/v1/tenants/{calls.segment(tenant)}/keys", calls.json_of, json=body)
 
 
@@ -66,9 +69,10 @@ class TenantsApi(SyncDriver):
         keeps its value; None lifts it. Over `submit_rate` submissions raise RateLimited."""
         return self._run(_set_tenant_limits(tenant, max_running, submit_rate, submit_burst))
 
-    def create_key(self, tenant: str, name: str | None = None) -> dict[str, Any]:
-        """A new API key of `tenant`; its `key` is in this answer only."""
-        return self._run(_create_key(tenant, name))
+    def create_key(self, tenant: str, name: str | None = None, kind: str = "api") -> dict[str, Any]:
+        """A new API key of `tenant` (its `key` is in this answer only), or with kind
+        "signing" an access key id and secret for the cloud APIs."""
+        return self._run(_create_key(tenant, name, kind))
 
     def list_keys(self, tenant: str | None = None) -> list[dict[str, Any]]:
         params = {"tenant": tenant} if tenant is not None else None
@@ -100,8 +104,10 @@ class AsyncTenantsApi(AsyncDriver):
         call = _set_tenant_limits(tenant, max_running, submit_rate, submit_burst)
         return await self._run(call)
 
-    async def create_key(self, tenant: str, name: str | None = None) -> dict[str, Any]:
-        return await self._run(_create_key(tenant, name))
+    async def create_key(
+        self, tenant: str, name: str | None = None, kind: str = "api"
+    ) -> dict[str, Any]:
+        return await self._run(_create_key(tenant, name, kind))
 
     async def list_keys(self, tenant: str | None = None) -> list[dict[str, Any]]:
         params = {"tenant": tenant} if tenant is not None else None

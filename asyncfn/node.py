@@ -16,9 +16,10 @@ import orjson
 import uvicorn
 import uvloop
 
-from asyncfn.api.app import create_app
+from asyncfn.api.app import create_app, create_worker_app
 from asyncfn.domain.models import DEFAULT_TENANT, ClaimedTask, FunctionSpec
 from asyncfn.engine.catalog import FunctionCatalog
+from asyncfn.engine.cluster import ClusterSignals
 from asyncfn.engine.completer import Completer
 from asyncfn.engine.completions import Completions
 from asyncfn.engine.control import TaskControl
@@ -37,13 +38,13 @@ from asyncfn.engine.submitter import Submitter
 from asyncfn.engine.tokens import TaskTokens
 from asyncfn.engine.triggers.runner import TriggerRunner
 from asyncfn.metrics import NodeMetrics
+from asyncfn.roles import runs_tasks, serves_api
 from asyncfn.runtime.bundles import BundleCache, zip_directory
 from asyncfn.runtime.capacity import NodeCapacity
 from asyncfn.runtime.process import InstanceLimits, resolve_user
 from asyncfn.server_logs import configure_logging
 from asyncfn.settings import Settings
 from asyncfn.store import open_store
-from asyncfn.store.base import ReadyFeed
 
 log = logging.getLogger("asyncfn.node")
 
@@ -64,10 +65,15 @@ class Node:
         self.metrics = NodeMetrics()
         self.store = open_store(settings.store_url, group_commit=settings.group_commit)
         self.catalog = FunctionCatalog(self.store)
-        self.keys = KeyRing(self.store, admin_key=settings.admin_key)
+        self.keys = KeyRing(
+            self.store,
+            admin_key=settings.admin_key,
+            sealing_secret=settings.signing_key_secret,
+        )
         self.tokens = TaskTokens(self.store)
-        self.api_url: str | None = None
-        """Where this node's API answers (set once the HTTP server listens)."""
+        self.api_url: str | None = settings.api_url
+        """Where handlers call the API: ASYNCFN_API_URL, else this node's own address once its
+        HTTP server listens (a worker's port serves no API: none)."""
         self.completions = Completions()
         self.reporter = AttemptReporter(
             self.store, self.supervisor, max_bytes=settings.log_max_bytes_per_task
@@ -152,6 +158,9 @@ class Node:
             self.completions,
             metrics=self.metrics,
         )
+        self.cluster = ClusterSignals(
+            self.store, self.catalog, self.dispatcher, self.control, self.supervisor
+        )
         self.deliverer = Deliverer(
             self.store,
             self.submitter,
@@ -175,11 +184,28 @@ class Node:
             self.dispatcher,
             self.scaling,
             self.control,
+            self.cluster,
             self.deliverer,
             self.leases,
             self.triggers,
         ]
+        if not runs_tasks(settings.role):  # an api node: see asyncfn.roles
+            self._services = [s for s in self._services if not self._works_on_tasks(s)]
         self._started: list[Service] = []
+
+    def _works_on_tasks(self, service: Service) -> bool:
+        """The services only a node that runs tasks starts (asyncfn.roles says why)."""
+        workers: tuple[Service, ...] = (
+            self.janitor,
+            self.scheduler,
+            self.schedules,
+            self.dispatcher,
+            self.scaling,
+            self.deliverer,
+            self.leases,
+            self.triggers,
+        )
+        return any(service is worker for worker in workers)
 
     def _notify(self, key: tuple[str, str]) -> None:
         self.dispatcher.notify(key)
@@ -199,8 +225,6 @@ class Node:
         for service in self._services:
             await service.start()
             self._started.append(service)
-        if isinstance(self.store, ReadyFeed):  # other nodes' submissions wake this one
-            await self.store.listen_ready(lambda tenant, name: self._notify((tenant, name)))
         for folder in self.settings.deploy:
             await self.deploy_folder(folder)
 
@@ -267,7 +291,7 @@ async def _serve(settings: Settings) -> None:
         print(f"asyncfn: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
     config = uvicorn.Config(
-        create_app(node),
+        create_app(node) if serves_api(settings.role) else create_worker_app(node),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
@@ -321,6 +345,10 @@ async def _announce(node: Node, server: uvicorn.Server) -> None:
         host, port = sock.getsockname()[:2]
         url = f"http://{host}:{port}"
         local = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-        node.api_url = f"http://[{local}]:{port}" if ":" in local else f"http://{local}:{port}"
-        print(f"asyncfn: dashboard {url}/  API {url}/v1  docs {url}/docs", flush=True)
+        if node.api_url is None and serves_api(node.settings.role):
+            node.api_url = f"http://[{local}]:{port}" if ":" in local else f"http://{local}:{port}"
+        if serves_api(node.settings.role):
+            print(f"asyncfn: dashboard {url}/  API {url}/v1  docs {url}/docs", flush=True)
+        else:
+            print(f"asyncfn: worker {url}/healthz  metrics {url}/metrics", flush=True)
         break

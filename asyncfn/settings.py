@@ -9,12 +9,14 @@ import pwd
 import socket
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from asyncfn.domain import limits
 from asyncfn.domain.allowlist import parse_rule
+from asyncfn.roles import Role
 
 
 def inherited_env() -> dict[str, str]:
@@ -32,6 +34,16 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".asyncfn")
     store: str | None = Field(None, description="store URL; default sqlite in data_dir")
     node_name: str = Field(default_factory=socket.gethostname)
+    role: Role = Field(
+        "all",
+        description="all: API and tasks; api: the HTTP API only (needs PostgreSQL); worker:"
+        " runs tasks, serves /healthz and /metrics only",
+    )
+    api_url: str | None = Field(
+        None,
+        description="the public URL of the API nodes, given to handlers' context.client;"
+        " default: this node's own address (none on a worker)",
+    )
     deploy: list[Path] = Field(default_factory=list, description="folders of functions to deploy")
     lease_s: float = Field(30.0, gt=1)
     payload_max_bytes: int = Field(limits.PAYLOAD_MAX_BYTES_DEFAULT, gt=0)
@@ -94,6 +106,13 @@ class Settings(BaseSettings):
         description="hosts webhook destinations may use: host, *.domain, each with an optional"
         " :port; comma-separated or a JSON list; empty allows any host",
     )
+    signing_key_secret: str | None = Field(
+        None,
+        min_length=16,
+        repr=False,
+        description="seals the secrets of signing keys (the cloud APIs' SigV4 / ACS3 access"
+        " keys) at rest; signing keys cannot be made without it",
+    )
 
     @field_validator("instance_user")
     @classmethod
@@ -128,6 +147,16 @@ class Settings(BaseSettings):
         for entry in value:
             parse_rule(entry)  # ValueError naming the entry
         return value
+
+    @model_validator(mode="after")
+    def _api_role_needs_shared_store(self) -> Settings:
+        if self.role == "api" and urlsplit(self.store_url).scheme.lower() == "sqlite":
+            raise ValueError(
+                "role api needs a PostgreSQL store shared with worker nodes (ASYNCFN_STORE="
+                "postgresql://…): on SQLite no node would run the tasks it accepts; use role"
+                " all for a single node"
+            )
+        return self
 
     @property
     def loopback_only(self) -> bool:

@@ -47,6 +47,23 @@ class ApiKey:
         return self.revoked_at is None
 
 
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """A tenant's signing key for the cloud APIs (SigV4, ACS3-HMAC-SHA256): `id` is the access
+    key id; the secret is kept sealed (encrypted under the node's signing-key secret)."""
+
+    id: str
+    tenant: str
+    secret_sealed: bytes
+    name: str | None
+    created_at: float
+    revoked_at: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
 def check_tenant_name(name: str) -> None:
     if not limits.NAME_RE.match(name):
         raise InvalidInput(

@@ -2,7 +2,8 @@
 
 The store is the truth; the catalog spares the submit path a read per request. Every change made
 through this node goes through the catalog, which writes the store first and then updates itself
-and tells its listeners (the dispatcher rebuilds that function's pool).
+and tells its listeners (the dispatcher rebuilds that function's pool). Changes made through
+other nodes arrive by `reload` / `reload_all` (engine/cluster.py calls them).
 """
 
 from __future__ import annotations
@@ -44,6 +45,24 @@ class FunctionCatalog:
             self._specs[key] = spec
         for listener in self._listeners:
             listener(key, spec)
+
+    async def reload(self, tenant: str, name: str) -> FunctionSpec | None:
+        """Read one function from the store (another node changed it); listeners hear of it
+        only when it differs from what the catalog holds. None when it is gone."""
+        spec = await self._store.get_function(tenant, name)
+        if self._specs.get((tenant, name)) != spec:
+            self._changed((tenant, name), spec)
+        return spec
+
+    async def reload_all(self) -> None:
+        """Read every function from the store (changes may have gone unheard) and apply the
+        differences: changed, added and deleted functions."""
+        stored = {(s.tenant, s.name): s for s in await self._store.list_functions(None)}
+        for key in self._specs.keys() - stored.keys():
+            self._changed(key, None)
+        for key, spec in stored.items():
+            if self._specs.get(key) != spec:
+                self._changed(key, spec)
 
     def get(self, tenant: str, name: str) -> FunctionSpec | None:
         return self._specs.get((tenant, name))

@@ -2,10 +2,13 @@
 
 Each control is a durable transition first, then the signal: a stop or suspend that the store
 has committed holds whatever restarts in between, and a signal never runs ahead of the record.
+An attempt running on another node is signalled by that node, which hears the commit
+(engine/cluster.py, `apply_signal`); a stop of it waits on the store instead of on this node.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -22,11 +25,15 @@ from asyncfn.engine.dispatcher import Dispatcher
 from asyncfn.engine.reporter import AttemptReporter
 from asyncfn.metrics import NodeMetrics
 from asyncfn.store.base import Control, Store
+from asyncfn.store.feed import ControlSignal
 
 log = logging.getLogger("asyncfn.engine")
 
 S = TaskStatus
 STOP_WAIT_EXTRA_S = 3.0
+DEFAULT_GRACE_S = 2.0
+REMOTE_POLL_S = (0.01, 0.1)
+"""The first and the longest pause between reads of a task another node is stopping."""
 
 
 class TaskControl:
@@ -75,39 +82,91 @@ class TaskControl:
             self._completions.notify(ctl.row)
             return ctl
         spec = self._catalog.get(tenant, ctl.function)
-        grace_s = spec.stop_grace_s if spec is not None else 2.0
-        self._dispatcher.mark_stopping(ctl.row)
+        grace_s = spec.stop_grace_s if spec is not None else DEFAULT_GRACE_S
+        within_s = grace_s + STOP_WAIT_EXTRA_S
+        if ctl.node not in (None, self._dispatcher.node):
+            # Another node runs the attempt: the store's signal reaches it (engine/cluster.py),
+            # or, if that node is gone, its lease runs out and a janitor records Stopped.
+            return await self._ended_elsewhere(tenant, task_id, ctl, within_s)
         # Watch before signalling: the attempt may end Stopped (and be reported) before
-        # stop_attempt or _finish_stopped return.
+        # _end_attempt returns.
         with self._completions.watch(ctl.row) as stopped:
-            if not await self._dispatcher.stop_attempt(ctl.row, grace_s):
-                await self._finish_stopped(ctl, spec)
-            if not await ended_within(stopped, grace_s + STOP_WAIT_EXTRA_S):
+            await self._end_attempt(ctl.row, ctl.attempt, tenant, ctl.function, grace_s)
+            if not await ended_within(stopped, within_s):
                 return ctl
         return _replace_status(ctl, S.STOPPED)
 
-    async def _finish_stopped(self, ctl: Control, spec: FunctionSpec | None) -> None:
-        """The attempt is not running on this node (it ended as the stop came, or its node is
-        gone): record Stopped directly; the finish guard keeps any other ending out."""
-        if ctl.node not in (None, self._dispatcher.node):
-            return  # another node runs it: its janitor or its own run finishes the stop
+    async def apply_signal(self, signal: ControlSignal) -> None:
+        """A stop, suspend or resume committed through another node, for an attempt running on
+        this one (engine/cluster.py hears it): signal the attempt as this node's own call would
+        have. Signalling twice is harmless: a stop under way is not repeated, a frozen
+        instance is not frozen again."""
+        if signal.node != self._dispatcher.node:
+            return
+        running = self._dispatcher.running_task(signal.row)
+        if running is not None and running.attempt != signal.attempt:
+            return  # a signal for an attempt that has ended since
+        if signal.kind == "stop":
+            spec = self._catalog.get(signal.tenant, signal.function)
+            grace_s = spec.stop_grace_s if spec is not None else DEFAULT_GRACE_S
+            await self._end_attempt(
+                signal.row, signal.attempt, signal.tenant, signal.function, grace_s
+            )
+        elif signal.kind == "suspend":
+            self._dispatcher.suspend_attempt(signal.row)
+        else:
+            self._dispatcher.resume_attempt(signal.row)
+
+    async def _end_attempt(
+        self, row: int, attempt: int, tenant: str, function: str, grace_s: float
+    ) -> None:
+        """SIGTERM the attempt of `row` on this node (SIGKILL after `grace_s`), once however
+        many stops ask; when it does not run here (it ended as the stop came, or this node
+        restarted since), record Stopped directly: the finish guard keeps any other ending
+        out."""
+        if self._dispatcher.stop_requested(row):
+            return  # a stop is ending it already; its outcome is recorded as Stopped
+        self._dispatcher.mark_stopping(row)
+        if await self._dispatcher.stop_attempt(row, grace_s):
+            return
+        spec = self._catalog.get(tenant, function)
         backoff = spec.async_policy.retry_backoff if spec is not None else RetryBackoff()
         await self._completer.apply(
-            ctl.row,
-            ctl.attempt,
-            ctl.attempt,
+            row,
+            attempt,
+            attempt,
             backoff,
             Stopped(duration_ms=0.0),
             {"reason": "stopped while not running on an instance"},
-            function=ctl.function,
+            function=function,
         )
+
+    async def _ended_elsewhere(
+        self, tenant: str, task_id: str, ctl: Control, within_s: float
+    ) -> Control:
+        """Poll the store until the task is terminal (Stopped, whatever its attempt's outcome),
+        up to `within_s`; answers it with that status, or as Stopping when time runs out."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within_s
+        delay = REMOTE_POLL_S[0]
+        while True:
+            task = await self._store.get_task(tenant, task_id)
+            if task is None:  # purged already: it ended
+                return _replace_status(ctl, S.STOPPED)
+            if task.status.terminal:
+                return _replace_status(ctl, task.status)
+            left = deadline - loop.time()
+            if left <= 0:
+                return ctl
+            await asyncio.sleep(min(delay, left))
+            delay = min(delay * 2, REMOTE_POLL_S[1])
 
     async def suspend_task(self, tenant: str, task_id: str, by: str) -> Control:
         """Hold a queued task out of dispatch, or freeze a running one (SIGSTOP)."""
         ctl = _found(await self._store.suspend(tenant, task_id, self._clock(), {"by": by}), task_id)
         if not ctl.changed:
             raise TransitionRefused(task_id, ctl.status.value, S.SUSPENDED.value)
-        if ctl.live:
+        if ctl.live and ctl.node == self._dispatcher.node:  # else its node hears the store
             self._dispatcher.suspend_attempt(ctl.row)
         self._reporter.system_line(ctl.row, f"[asyncfn] suspended by {by}")
         return ctl
@@ -118,7 +177,7 @@ class TaskControl:
         if not ctl.changed:
             raise TransitionRefused(task_id, ctl.status.value, "resumed")
         if ctl.status is S.RUNNING:
-            self._dispatcher.resume_attempt(ctl.row)
+            self._dispatcher.resume_attempt(ctl.row)  # a no-op unless it runs here
         else:
             self._dispatcher.notify((tenant, ctl.function))
         self._reporter.system_line(ctl.row, f"[asyncfn] resumed by {by}")

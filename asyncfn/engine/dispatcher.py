@@ -161,6 +161,15 @@ class Dispatcher:
         return counts
 
     # -- control of running attempts (after the store committed the transition) -------------
+    def running_task(self, row: int) -> ClaimedTask | None:
+        """The attempt of `row` running on this node, if one does."""
+        slot = self._slot_running(row)
+        return None if slot is None else slot.inflight[row]
+
+    def stop_requested(self, row: int) -> bool:
+        """A stop of `row`'s running attempt is under way here (`mark_stopping` ran)."""
+        return row in self._stop_requested
+
     def mark_stopping(self, row: int) -> None:
         """A stop of `row` was committed: whatever its attempt's outcome, it ends Stopped."""
         if self._slot_running(row) is not None:

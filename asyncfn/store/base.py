@@ -6,9 +6,9 @@ miss is reported per item (False / absent), never silently applied. Times are PO
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from asyncfn.domain.flow import Claim, ClaimQuota
 from asyncfn.domain.models import (
@@ -24,7 +24,7 @@ from asyncfn.domain.outcomes import Resources
 from asyncfn.domain.schedules import Schedule
 from asyncfn.domain.states import TaskStatus
 from asyncfn.domain.stats import RECENT_ENDED, FunctionStats, QueueStat
-from asyncfn.domain.tenants import ApiKey, Tenant
+from asyncfn.domain.tenants import ApiKey, SigningKey, Tenant
 from asyncfn.domain.triggers import Trigger
 
 
@@ -409,15 +409,18 @@ class Store(Protocol):
 
     async def count_active_keys(self) -> int: ...
 
+    # The cloud APIs' signing keys: their secrets come sealed by `engine.sealing`.
+    async def create_signing_key(self, key: SigningKey) -> None: ...
+
+    async def find_signing_key(self, key_id: str) -> SigningKey | None:
+        """The key with access key id `key_id`, revoked or not."""
+
+    async def list_signing_keys(self, tenant: str | None = None) -> list[SigningKey]:
+        """The signing keys of `tenant` (every tenant's when None), oldest first."""
+
+    async def revoke_signing_key(self, key_id: str, now: float) -> bool | None:
+        """Revoke a key; None when there is no such key, False when it was revoked already."""
+
     async def shared_secret(self, name: str, candidate: bytes, now: float) -> bytes:
         """The secret called `name` that every node of the deployment shares: `candidate`
         becomes it when there is none yet, else the stored one is answered."""
-
-
-@runtime_checkable
-class ReadyFeed(Protocol):
-    """A store shared by several nodes that tells each of them when any node committed tasks
-    that are due now (PostgreSQL's LISTEN/NOTIFY), so an idle dispatcher starts them at once."""
-
-    async def listen_ready(self, callback: Callable[[str, str], None]) -> None:
-        """Call `callback(tenant, function)` per wake-up until the store closes."""

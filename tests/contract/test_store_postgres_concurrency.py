@@ -1,6 +1,6 @@
 """PostgreSQL only: several nodes on one database. Two stores (two pools, like two nodes) on one
-fresh schema never claim a task twice, agree on a task id submitted by both at once, wake
-each other's dispatchers through LISTEN/NOTIFY, and keep flow-control quotas between them."""
+fresh schema never claim a task twice, agree on a task id submitted by both at once and keep
+flow-control quotas between them (what they tell each other: test_store_postgres_feed.py)."""
 
 from __future__ import annotations
 
@@ -75,31 +75,6 @@ async def test_the_same_task_id_submitted_by_two_nodes_at_once_is_one_task(
         assert sorted([first[0].created, second[0].created]) == [False, True]
         assert first[0].row == second[0].row is not None
     assert await a.queue_depth(TENANT, FN) == 20
-
-
-async def test_a_submit_on_one_node_wakes_the_other(
-    nodes: tuple[PostgresStore, PostgresStore],
-) -> None:
-    a, b = nodes
-    heard: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-    await b.listen_ready(lambda tenant, function: heard.put_nowait((tenant, function)))
-
-    await a.submit_many(TENANT, FN, [Submission(b"x")], T0, 3, 0)
-
-    assert await asyncio.wait_for(heard.get(), 5) == (TENANT, FN)
-
-
-async def test_a_delayed_submit_wakes_nobody(
-    nodes: tuple[PostgresStore, PostgresStore],
-) -> None:
-    a, b = nodes
-    heard: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-    await b.listen_ready(lambda tenant, function: heard.put_nowait((tenant, function)))
-
-    await a.submit_many(TENANT, FN, [Submission(b"x", run_at=T0 + 3600)], T0, 3, 0)
-    await a.submit_many(TENANT, "other", [Submission(b"x")], T0, 3, 0)
-
-    assert await asyncio.wait_for(heard.get(), 5) == (TENANT, "other")
 
 
 # -- flow control across nodes ----------------------------------------------------------------

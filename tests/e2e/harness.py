@@ -11,6 +11,7 @@ import sys
 import textwrap
 import time
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,23 @@ def free_port() -> int:
 
 
 class Server:
-    """One node process; `start()` waits for /healthz, `kill()` is SIGKILL, `stop()` SIGTERM."""
+    """One node process; `start()` waits for /healthz, `kill()` is SIGKILL, `stop()` SIGTERM.
+    `name` is its ASYNCFN_NODE_NAME (distinct per node of a cluster), `args` more serve flags."""
 
-    def __init__(self, data_dir: Path, port: int, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        env: dict[str, str] | None = None,
+        *,
+        name: str = "e2e-node",
+        args: Sequence[str] = (),
+    ) -> None:
         self.data_dir = data_dir
         self.port = port
         self.env = dict(env or {})
+        self.name = name
+        self.args = list(args)
         self.url = f"http://127.0.0.1:{port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"server-{port}.log"
@@ -50,7 +62,8 @@ class Server:
                 "--data-dir",
                 str(self.data_dir),
                 "--node-name",
-                "e2e-node",
+                self.name,
+                *self.args,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -22,7 +22,7 @@ from asyncfn.api.render import json_response, parse_rfc3339
 from asyncfn.api.schemas import BatchItemIn
 from asyncfn.domain import limits
 from asyncfn.domain.errors import DuplicateTask, InvalidInput, Malformed, PayloadTooLarge
-from asyncfn.domain.models import Submission
+from asyncfn.domain.models import Submission, Task
 from asyncfn.domain.states import TaskStatus
 from asyncfn.engine.completions import ended_within
 
@@ -166,13 +166,20 @@ async def invoke(node: NodeServices, name: str, request: Request) -> Response:
     return json_response({"task_id": submitted.task_id, "status": submitted.status.value}, 202)
 
 
-async def _wait_sync(node: NodeServices, tenant: str, task_id: str, row: int) -> Response:
-    headers = {"X-Task-Id": task_id}
+async def wait_task(node: NodeServices, tenant: str, task_id: str, row: int) -> Task | None:
+    """The task once it has ended, or as it is when `sync_timeout_s` runs out first (None
+    when it is gone). The compat APIs' synchronous invocations wait through this too."""
     with node.completions.watch(row) as ended:
         task = await node.store.get_task(tenant, task_id)
         if task is not None and not task.status.terminal:
             await ended_within(ended, node.settings.sync_timeout_s)
             task = await node.store.get_task(tenant, task_id)
+    return task
+
+
+async def _wait_sync(node: NodeServices, tenant: str, task_id: str, row: int) -> Response:
+    headers = {"X-Task-Id": task_id}
+    task = await wait_task(node, tenant, task_id, row)
     if task is None or not task.status.terminal:
         body = error_body(
             "sync_timeout",

@@ -1,4 +1,5 @@
-"""System routes: health, and the dashboard at / with its files under /ui/."""
+"""System routes: the probes (`/healthz`, `/metrics`: every role serves them) and the dashboard
+at / with its files under /ui/."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from asyncfn.domain.errors import NotFound
 from asyncfn.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["system"])
+probes = APIRouter(tags=["system"])
 
 WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
 # The dashboard's files, served under /ui/ (a fixed list: nothing else in the folder is exposed).
@@ -23,13 +25,13 @@ WEB_ASSETS = {
 NO_CACHE = {"Cache-Control": "no-cache"}
 
 
-@router.get("/healthz")
+@probes.get("/healthz")
 async def healthz(request: Request) -> Response:
-    node = node_of(request)
-    return json_response({"status": "ok", "node": node.settings.node_name})
+    settings = node_of(request).settings
+    return json_response({"status": "ok", "node": settings.node_name, "role": settings.role})
 
 
-@router.get(
+@probes.get(
     "/metrics",
     tags=["system"],
     response_class=PlainTextResponse,

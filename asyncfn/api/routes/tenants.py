@@ -4,7 +4,7 @@ one."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,7 +14,7 @@ from asyncfn.api.render import json_response
 from asyncfn.domain import limits
 from asyncfn.domain.errors import NotFound
 from asyncfn.domain.records import rfc3339
-from asyncfn.domain.tenants import ApiKey, Tenant
+from asyncfn.domain.tenants import ApiKey, SigningKey, Tenant
 
 router = APIRouter(tags=["tenants"])
 
@@ -51,6 +51,11 @@ class TenantLimitsIn(BaseModel):
 class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(None, max_length=100, description="a label, e.g. who uses it")
+    kind: Literal["api", "signing"] = Field(
+        "api",
+        description="api: a bearer key; signing: an access key id and secret for the cloud APIs"
+        " (Lambda's SigV4, Function Compute's ACS3), which needs ASYNCFN_SIGNING_KEY_SECRET",
+    )
 
 
 def tenant_json(tenant: Tenant) -> dict[str, Any]:
@@ -71,6 +76,20 @@ def key_json(key: ApiKey) -> dict[str, Any]:
         "created_at": rfc3339(key.created_at),
         "revoked_at": rfc3339(key.revoked_at),
         "active": key.active,
+        "kind": "api",
+    }
+
+
+def signing_key_json(key: SigningKey) -> dict[str, Any]:
+    """A signing key as listed: its access key id, never the secret."""
+    return {
+        "id": key.id,
+        "tenant": key.tenant,
+        "name": key.name,
+        "created_at": rfc3339(key.created_at),
+        "revoked_at": rfc3339(key.revoked_at),
+        "active": key.active,
+        "kind": "signing",
     }
 
 
@@ -111,15 +130,27 @@ async def set_tenant_limits(tenant: str, body: TenantLimitsIn, request: Request)
 async def create_key(tenant: str, request: Request, body: KeyIn | None = None) -> Response:
     """A new API key of `tenant`. The answer's `key` is the only time the key is shown."""
     admin_of(request)
-    made = await node_of(request).keys.create_key(tenant, body.name if body else None)
+    keys = node_of(request).keys
+    name = body.name if body else None
+    if body is not None and body.kind == "signing":
+        signing = await keys.create_signing_key(tenant, name)
+        answer = {
+            **signing_key_json(signing.record),
+            "access_key_id": signing.record.id,
+            "access_key_secret": signing.secret,
+        }
+        return json_response(answer, 201)
+    made = await keys.create_key(tenant, name)
     return json_response({**key_json(made.record), "key": made.key}, 201)
 
 
 @router.get("/v1/keys")
 async def list_keys(request: Request, tenant: str | None = Query(None)) -> Response:
     admin_of(request)
-    found = await node_of(request).keys.keys(tenant)
-    return json_response({"items": [key_json(k) for k in found]})
+    keys = node_of(request).keys
+    found = [key_json(k) for k in await keys.keys(tenant)]
+    found += [signing_key_json(k) for k in await keys.signing_keys(tenant)]
+    return json_response({"items": found})
 
 
 @router.delete("/v1/keys/{key_id}", status_code=204)

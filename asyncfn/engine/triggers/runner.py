@@ -4,6 +4,7 @@ one after a backoff (its error becomes the trigger's `last_error`), and answers 
 The stored triggers are the truth: the runner reconciles what runs with them at once after a
 change made here and every RECONCILE_S otherwise, so a change made through another node of a
 cluster reaches this one too. Broker sources are consumer groups, so every node may consume.
+A runner that was never started (an `api` node's) answers the API but runs no source.
 """
 
 from __future__ import annotations
@@ -70,13 +71,17 @@ class TriggerRunner:
         self._reconciling = asyncio.Lock()
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
+        self._running = False
+        """Sources run on this node (started, not stopped)."""
 
     async def start(self) -> None:
         if self._loop is None:
+            self._running = True
             await self.reconcile()
             self._loop = self._supervisor.spawn("triggers", self._run())
 
     async def stop(self) -> None:
+        self._running = False
         await self._supervisor.cancel(self._loop)
         self._loop = None
         async with self._reconciling:
@@ -121,7 +126,9 @@ class TriggerRunner:
     # -- keeping sources running ---------------------------------------------------------------
     async def reconcile(self) -> None:
         """Start the sources of enabled triggers, stop those of deleted or disabled ones, and
-        restart those whose config changed."""
+        restart those whose config changed. A runner not started runs none."""
+        if not self._running:
+            return
         async with self._reconciling:
             wanted = {
                 (t.tenant, t.name): t for t in await self._store.list_triggers(None) if t.enabled

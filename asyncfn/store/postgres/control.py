@@ -3,7 +3,7 @@
 Each runs in one transaction: read the task with its row locked (`FOR UPDATE`, so a claim or a
 finish on another node waits or skips it), pick the target from its status and lease, check the
 move against TRANSITIONS, then the guarded update, its event and what it owes (deliveries,
-a wake-up).
+a wake-up, the signal to the node running a live attempt).
 """
 
 from __future__ import annotations
@@ -15,12 +15,20 @@ from asyncfn.domain.errors import TransitionRefused
 from asyncfn.domain.models import Submitted
 from asyncfn.domain.states import TaskStatus, can_move
 from asyncfn.store.base import Control
+from asyncfn.store.feed import ControlKind, ControlSignal
+from asyncfn.store.postgres.listen import control_payload
 from asyncfn.store.postgres.rows import Conn, execute, fetch_one, json_text
 from asyncfn.store.postgres.writes import PgWrites
 from asyncfn.store.sqlite.control import CurrentTask
 from asyncfn.store.sqlite.writes import new_task_ids
 
 S = TaskStatus
+SIGNALLED: dict[TaskStatus, ControlKind] = {
+    S.STOPPING: "stop",
+    S.SUSPENDED: "suspend",
+    S.RUNNING: "resume",
+}
+"""Targets of a live attempt whose node must signal it (asyncfn_control, on commit)."""
 
 
 class PgControl:
@@ -137,4 +145,10 @@ class PgControl:
         if target == S.ENQUEUED:
             wake = {"tenant": tenant, "function": current.function}
             await execute(conn, self.q["notify_ready"], wake)
+        kind = SIGNALLED.get(target)
+        if kind is not None and current.leased and current.node is not None:
+            signal = ControlSignal(
+                kind, current.row, current.attempt, current.node, tenant, current.function
+            )
+            await execute(conn, self.q["notify_control"], {"payload": control_payload(signal)})
         return current.moved(target, live=current.leased)

@@ -130,6 +130,16 @@ FROM unnest(%(rows)s::bigint[], %(ats)s::float8[], %(statuses)s::text[], %(detai
 -- Wake the dispatchers of a function on every node, when the transaction commits.
 SELECT pg_notify('asyncfn_ready', %(tenant)s::text || '/' || %(function)s::text);
 
+-- name: notify_control
+-- Tell the node running a task's attempt to signal it (:payload: a ControlSignal as JSON,
+-- listen.py), when the transaction commits.
+SELECT pg_notify('asyncfn_control', %(payload)s::text);
+
+-- name: notify_catalog
+-- Tell every node that a function changed (put, code, paused, deleted), when the transaction
+-- commits: each reloads it from this table.
+SELECT pg_notify('asyncfn_catalog', %(tenant)s::text || '/' || %(name)s::text);
+
 -- name: claim_ready
 -- The due Enqueued tasks of a function, highest priority then oldest first, → Running with a
 -- new attempt, its row and its event. SKIP LOCKED: concurrent claimers take disjoint rows.
@@ -742,3 +752,19 @@ INSERT INTO flow_buckets (tenant, function, tokens, updated_at)
 VALUES (%(tenant)s, %(function)s, %(tokens)s, %(updated_at)s)
 ON CONFLICT (tenant, function) DO UPDATE SET
     tokens = excluded.tokens, updated_at = excluded.updated_at;
+
+-- name: create_signing_key
+INSERT INTO signing_keys (id, tenant, secret_sealed, name, created_at)
+VALUES (%(id)s, %(tenant)s, %(secret_sealed)s, %(name)s::text, %(now)s);
+
+-- name: find_signing_key
+SELECT id, tenant, secret_sealed, name, created_at, revoked_at FROM signing_keys
+WHERE id = %(id)s;
+
+-- name: list_signing_keys
+SELECT id, tenant, secret_sealed, name, created_at, revoked_at FROM signing_keys
+WHERE %(tenant)s::text IS NULL OR tenant = %(tenant)s::text ORDER BY tenant, created_at, id;
+
+-- name: revoke_signing_key
+UPDATE signing_keys SET revoked_at = %(now)s
+WHERE id = %(id)s AND revoked_at IS NULL RETURNING id;

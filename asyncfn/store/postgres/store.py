@@ -2,8 +2,9 @@
 
 Safety across nodes: claims take rows with `FOR UPDATE SKIP LOCKED`, every transition is a
 guarded statement (status, attempt, lease) on locked rows, and a task id is unique per tenant
-(`ON CONFLICT DO NOTHING` answers the existing task). Transactions that make tasks due also
-`pg_notify('asyncfn_ready', 'tenant/function')`, delivered on commit; `listen_ready` hears them.
+(`ON CONFLICT DO NOTHING` answers the existing task). Transactions that make tasks due, control
+a live attempt or change a function also `pg_notify` (delivered on commit; channels and
+payloads in listen.py), and `listen` hears them: the `ClusterFeed` of store/feed.py.
 Durability is the server's default (`synchronous_commit` on). Connections come from a psycopg
 pool in autocommit mode: a one-statement transition is one round trip.
 """
@@ -11,9 +12,7 @@ pool in autocommit mode: a one-statement transition is one round trip.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -21,7 +20,6 @@ from importlib.resources import files
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from asyncfn.domain.errors import Unavailable
@@ -38,12 +36,14 @@ from asyncfn.domain.models import (
 from asyncfn.domain.schedules import Schedule
 from asyncfn.domain.states import TaskStatus
 from asyncfn.domain.stats import RECENT_ENDED, FunctionStats, QueueStat
-from asyncfn.domain.tenants import ApiKey, Tenant
+from asyncfn.domain.tenants import ApiKey, SigningKey, Tenant
 from asyncfn.domain.triggers import Trigger
 from asyncfn.store.base import Control, Finish, LostTask, NewLogLine, RetryLater
+from asyncfn.store.feed import FeedHandlers
 from asyncfn.store.migrate import discover
 from asyncfn.store.postgres.control import PgControl
 from asyncfn.store.postgres.flow import PgFlow
+from asyncfn.store.postgres.listen import PgListener
 from asyncfn.store.postgres.reads import PgReads
 from asyncfn.store.postgres.rows import Conn, function_from_row
 from asyncfn.store.postgres.schedules import PgSchedules
@@ -56,11 +56,6 @@ from asyncfn.store.sql import load_queries
 
 T = TypeVar("T")
 PACKAGE = "asyncfn.store.postgres"
-READY_CHANNEL = "asyncfn_ready"
-LISTEN_BACKOFF_S = (0.1, 5.0)
-"""The first and the longest wait before the LISTEN connection reconnects."""
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +96,7 @@ class PostgresStore:
         self._triggers = PgTriggers(queries)
         self._tenants = PgTenants(queries)
         self._pool: AsyncConnectionPool[Conn] | None = None
-        self._listeners: set[asyncio.Task[None]] = set()
+        self._listeners: set[PgListener] = set()
 
     @classmethod
     def from_url(cls, url: str) -> PostgresStore:
@@ -132,11 +127,8 @@ class PostgresStore:
     async def close(self) -> None:
         """Stop listening, then close the pool (in-flight operations finish first)."""
         listeners, self._listeners = self._listeners, set()
-        for task in listeners:
-            task.cancel()
-        for task in listeners:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for listener in listeners:
+            await listener.close()
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
@@ -162,51 +154,19 @@ class PostgresStore:
             await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             return await op(conn)
 
-    # -- wake-ups across nodes -------------------------------------------------------------
-    async def listen_ready(self, callback: Callable[[str, str], None]) -> None:
-        """Call `callback(tenant, function)` for each wake-up any node's commit sends, from a
-        dedicated LISTEN connection (reconnecting with backoff; wake-ups sent while it is down
-        are lost, so dispatchers still poll). Returns once listening; `close()` stops it."""
+    # -- signals across nodes -------------------------------------------------------------
+    async def listen(self, handlers: FeedHandlers) -> PgListener:
+        """`ClusterFeed.listen`: one LISTEN connection (listen.py); `close()` stops it."""
         self._opened()
-        conn = await self._listen_connection()
-        task = asyncio.create_task(self._listen(conn, callback), name="asyncfn-pg-listen")
-        self._listeners.add(task)
-
-    async def _listen_connection(self) -> psycopg.AsyncConnection[Any]:
-        conn = await psycopg.AsyncConnection.connect(self.settings.conninfo, autocommit=True)
-        try:
-            await conn.execute(f"LISTEN {READY_CHANNEL}")
-        except BaseException:
-            await conn.close()
-            raise
-        return conn
-
-    async def _listen(
-        self, conn: psycopg.AsyncConnection[Any], callback: Callable[[str, str], None]
-    ) -> None:
-        delay = LISTEN_BACKOFF_S[0]
-        while True:
-            try:
-                async with conn:
-                    async for note in conn.notifies():
-                        delay = LISTEN_BACKOFF_S[0]
-                        tenant, _, function = note.payload.partition("/")
-                        _deliver(callback, tenant, function)
-            except psycopg.Error as exc:
-                log.warning("asyncfn: the LISTEN connection failed (%s); reconnecting", exc)
-            while True:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, LISTEN_BACKOFF_S[1])
-                try:
-                    conn = await self._listen_connection()
-                    break
-                except psycopg.Error as exc:
-                    log.warning("asyncfn: cannot LISTEN yet (%s); retrying in %.1fs", exc, delay)
+        listener = PgListener(self.settings.conninfo, handlers)
+        await listener.start()
+        self._listeners.add(listener)
+        return listener
 
     # -- functions and code ----------------------------------------------------------------
     async def put_function(self, spec: FunctionSpec) -> bool:
         now = spec.updated_at or time.time()
-        return await self._run(lambda c: self._writes.put_function(c, spec, now))
+        return await self._run(lambda c: self._writes.put_function(c, spec, now), True)
 
     async def get_function(self, tenant: str, name: str) -> FunctionSpec | None:
         return await self._run(lambda c: self._reads.get_function(c, tenant, name))
@@ -228,7 +188,7 @@ class PostgresStore:
         self, tenant: str, name: str, sha256: str, now: float
     ) -> FunctionSpec | None:
         row = await self._run(
-            lambda c: self._writes.set_function_code(c, tenant, name, sha256, now)
+            lambda c: self._writes.set_function_code(c, tenant, name, sha256, now), True
         )
         return None if row is None else function_from_row(row)
 
@@ -236,7 +196,7 @@ class PostgresStore:
         self, tenant: str, name: str, paused: bool, now: float
     ) -> FunctionSpec | None:
         row = await self._run(
-            lambda c: self._writes.set_function_paused(c, tenant, name, paused, now)
+            lambda c: self._writes.set_function_paused(c, tenant, name, paused, now), True
         )
         return None if row is None else function_from_row(row)
 
@@ -521,16 +481,20 @@ class PostgresStore:
     async def revoke_key(self, key_id: str, now: float) -> bool | None:
         return await self._run(lambda c: self._tenants.revoke_key(c, key_id, now))
 
+    async def create_signing_key(self, key: SigningKey) -> None:
+        await self._run(lambda c: self._tenants.create_signing_key(c, key))
+
+    async def find_signing_key(self, key_id: str) -> SigningKey | None:
+        return await self._run(lambda c: self._tenants.find_signing_key(c, key_id))
+
+    async def list_signing_keys(self, tenant: str | None = None) -> list[SigningKey]:
+        return await self._run(lambda c: self._tenants.signing_keys(c, tenant))
+
+    async def revoke_signing_key(self, key_id: str, now: float) -> bool | None:
+        return await self._run(lambda c: self._tenants.revoke_signing_key(c, key_id, now))
+
     async def count_active_keys(self) -> int:
         return await self._run(self._tenants.active_keys)
 
     async def shared_secret(self, name: str, candidate: bytes, now: float) -> bytes:
         return await self._run(lambda c: self._tenants.secret(c, name, candidate, now))
-
-
-def _deliver(callback: Callable[[str, str], None], tenant: str, function: str) -> None:
-    """One wake-up; a failing callback is logged and does not stop the listener."""
-    try:
-        callback(tenant, function)
-    except Exception:  # the callback is the caller's code: keep listening whatever it raises
-        log.exception("asyncfn: the ready callback failed for %s/%s", tenant, function)

@@ -1,13 +1,20 @@
-"""The PostgreSQL store's tenants, API keys (hashes only) and the secrets nodes share."""
+"""The PostgreSQL store's tenants, API keys (hashes only), signing keys (sealed secrets) and
+the secrets nodes share."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from asyncfn.domain.models import DEFAULT_TENANT
-from asyncfn.domain.tenants import ApiKey, Tenant
+from asyncfn.domain.tenants import ApiKey, SigningKey, Tenant
 from asyncfn.store.postgres.rows import Conn, execute, fetch_all, fetch_one
-from asyncfn.store.sqlite.tenants import key_from_row, limits_params, tenant_from_row
+from asyncfn.store.sqlite.tenants import (
+    key_from_row,
+    limits_params,
+    signing_key_from_row,
+    signing_key_params,
+    tenant_from_row,
+)
 
 
 class PgTenants:
@@ -51,6 +58,15 @@ class PgTenants:
         row = await fetch_one(conn, self.q["revoke_key"], {"id": key_id, "now": now})
         return None if row is None else bool(row[0])
 
+    async def create_signing_key(self, conn: Conn, key: SigningKey) -> None:
+        await execute(conn, self.q["create_signing_key"], signing_key_params(key))
+
+    async def revoke_signing_key(self, conn: Conn, key_id: str, now: float) -> bool | None:
+        if await fetch_one(conn, self.q["find_signing_key"], {"id": key_id}) is None:
+            return None
+        row = await fetch_one(conn, self.q["revoke_signing_key"], {"id": key_id, "now": now})
+        return row is not None
+
     async def secret(self, conn: Conn, name: str, value: bytes, now: float) -> bytes:
         await execute(conn, self.q["keep_secret"], {"name": name, "value": value, "now": now})
         row = await fetch_one(conn, self.q["get_secret"], {"name": name})
@@ -71,6 +87,14 @@ class PgTenants:
     async def keys(self, conn: Conn, tenant: str | None) -> list[ApiKey]:
         rows = await fetch_all(conn, self.q["list_keys"], {"tenant": tenant})
         return [key_from_row(r) for r in rows]
+
+    async def find_signing_key(self, conn: Conn, key_id: str) -> SigningKey | None:
+        row = await fetch_one(conn, self.q["find_signing_key"], {"id": key_id})
+        return None if row is None else signing_key_from_row(row)
+
+    async def signing_keys(self, conn: Conn, tenant: str | None) -> list[SigningKey]:
+        rows = await fetch_all(conn, self.q["list_signing_keys"], {"tenant": tenant})
+        return [signing_key_from_row(r) for r in rows]
 
     async def active_keys(self, conn: Conn) -> int:
         row = await fetch_one(conn, self.q["count_active_keys"])

@@ -95,6 +95,7 @@ class PgWrites:
             "updated_at": now,
         }
         row = await fetch_one(conn, self.q["upsert_function"], params)
+        await self._catalog_changed(conn, spec.tenant, spec.name)
         return bool(row and row[0])
 
     async def delete_function(self, conn: Conn, tenant: str, name: str, now: float) -> int | None:
@@ -113,6 +114,7 @@ class PgWrites:
         status_of = {source[0]: S.INVALID for source in sources}
         await self.outbox.enqueue_sources(conn, sources, status_of, now)
         await execute(conn, self.q["delete_function"], key)
+        await self._catalog_changed(conn, tenant, name)
         return len(sources)
 
     async def put_code(self, conn: Conn, sha256: str, data: bytes, now: float) -> str:
@@ -124,13 +126,23 @@ class PgWrites:
         self, conn: Conn, tenant: str, name: str, sha256: str, now: float
     ) -> tuple[Any, ...] | None:
         params = {"tenant": tenant, "name": name, "sha256": sha256, "now": now}
-        return await fetch_one(conn, self.q["set_function_code"], params)
+        row = await fetch_one(conn, self.q["set_function_code"], params)
+        if row is not None:
+            await self._catalog_changed(conn, tenant, name)
+        return row
 
     async def set_function_paused(
         self, conn: Conn, tenant: str, name: str, paused: bool, now: float
     ) -> tuple[Any, ...] | None:
         params = {"tenant": tenant, "name": name, "paused": paused, "now": now}
-        return await fetch_one(conn, self.q["set_function_paused"], params)
+        row = await fetch_one(conn, self.q["set_function_paused"], params)
+        if row is not None:
+            await self._catalog_changed(conn, tenant, name)
+        return row
+
+    async def _catalog_changed(self, conn: Conn, tenant: str, name: str) -> None:
+        """Every node reloads the function when this transaction commits (the caller's)."""
+        await execute(conn, self.q["notify_catalog"], {"tenant": tenant, "name": name})
 
     # -- transitions -----------------------------------------------------------------------
     async def submit_many(

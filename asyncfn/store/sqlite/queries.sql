@@ -557,3 +557,17 @@ INSERT INTO flow_buckets (tenant, function, tokens, updated_at)
 VALUES (:tenant, :function, :tokens, :updated_at)
 ON CONFLICT (tenant, function) DO UPDATE SET
     tokens = excluded.tokens, updated_at = excluded.updated_at;
+
+-- name: create_signing_key
+INSERT INTO signing_keys (id, tenant, secret_sealed, name, created_at)
+VALUES (:id, :tenant, :secret_sealed, :name, :now);
+
+-- name: find_signing_key
+SELECT id, tenant, secret_sealed, name, created_at, revoked_at FROM signing_keys WHERE id = :id;
+
+-- name: list_signing_keys
+SELECT id, tenant, secret_sealed, name, created_at, revoked_at FROM signing_keys
+WHERE :tenant IS NULL OR tenant = :tenant ORDER BY tenant, created_at, id;
+
+-- name: revoke_signing_key
+UPDATE signing_keys SET revoked_at = :now WHERE id = :id AND revoked_at IS NULL RETURNING id;

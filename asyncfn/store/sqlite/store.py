@@ -38,7 +38,7 @@ from asyncfn.domain.models import (
 from asyncfn.domain.schedules import Schedule
 from asyncfn.domain.states import TaskStatus
 from asyncfn.domain.stats import RECENT_ENDED, FunctionStats, QueueStat
-from asyncfn.domain.tenants import ApiKey, Tenant
+from asyncfn.domain.tenants import ApiKey, SigningKey, Tenant
 from asyncfn.domain.triggers import Trigger
 from asyncfn.store.base import Control, Finish, LostTask, NewLogLine, RetryLater
 from asyncfn.store.group_commit import GroupCommitter
@@ -529,6 +529,18 @@ class SqliteStore:
 
     async def count_active_keys(self) -> int:
         return await self._read(self._tenants.active_keys)
+
+    async def create_signing_key(self, key: SigningKey) -> None:
+        await self._write(partial(self._tenants.create_signing_key, key=key))
+
+    async def find_signing_key(self, key_id: str) -> SigningKey | None:
+        return await self._read(partial(self._tenants.find_signing_key, key_id=key_id))
+
+    async def list_signing_keys(self, tenant: str | None = None) -> list[SigningKey]:
+        return await self._read(partial(self._tenants.signing_keys, tenant=tenant))
+
+    async def revoke_signing_key(self, key_id: str, now: float) -> bool | None:
+        return await self._write(partial(self._tenants.revoke_signing_key, key_id=key_id, now=now))
 
     async def shared_secret(self, name: str, candidate: bytes, now: float) -> bytes:
         op = partial(self._tenants.secret, name=name, value=candidate, now=now)

@@ -1,4 +1,5 @@
-"""The SQLite store's tenants, API keys (hashes only) and shared secrets."""
+"""The SQLite store's tenants, API keys (hashes only), signing keys (sealed secrets) and
+shared secrets."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from asyncfn.domain.models import DEFAULT_TENANT
-from asyncfn.domain.tenants import ApiKey, Tenant
+from asyncfn.domain.tenants import ApiKey, SigningKey, Tenant
 
 Connection = sqlite3.Connection
 
@@ -23,6 +24,29 @@ def key_from_row(row: tuple[Any, ...]) -> ApiKey:
         created_at=float(created_at),
         revoked_at=None if revoked_at is None else float(revoked_at),
     )
+
+
+def signing_key_from_row(row: tuple[Any, ...]) -> SigningKey:
+    """From the 6 columns `find_signing_key` selects."""
+    key_id, tenant, sealed, name, created_at, revoked_at = row
+    return SigningKey(
+        id=key_id,
+        tenant=tenant,
+        secret_sealed=bytes(sealed),
+        name=name,
+        created_at=float(created_at),
+        revoked_at=None if revoked_at is None else float(revoked_at),
+    )
+
+
+def signing_key_params(key: SigningKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "tenant": key.tenant,
+        "secret_sealed": key.secret_sealed,
+        "name": key.name,
+        "now": key.created_at,
+    }
 
 
 def tenant_from_row(row: tuple[Any, ...]) -> Tenant:
@@ -89,6 +113,15 @@ class SqliteTenants:
             return None
         return conn.execute(self.q["revoke_key"], {"id": key_id, "now": now}).fetchone() is not None
 
+    def create_signing_key(self, conn: Connection, key: SigningKey) -> None:
+        conn.execute(self.q["create_signing_key"], signing_key_params(key))
+
+    def revoke_signing_key(self, conn: Connection, key_id: str, now: float) -> bool | None:
+        if conn.execute(self.q["find_signing_key"], {"id": key_id}).fetchone() is None:
+            return None
+        row = conn.execute(self.q["revoke_signing_key"], {"id": key_id, "now": now}).fetchone()
+        return row is not None
+
     def secret(self, conn: Connection, name: str, value: bytes, now: float) -> bytes:
         conn.execute(self.q["keep_secret"], {"name": name, "value": value, "now": now})
         (kept,) = conn.execute(self.q["get_secret"], {"name": name}).fetchone()
@@ -109,6 +142,14 @@ class SqliteTenants:
     def keys(self, conn: Connection, tenant: str | None) -> list[ApiKey]:
         rows = conn.execute(self.q["list_keys"], {"tenant": tenant}).fetchall()
         return [key_from_row(r) for r in rows]
+
+    def find_signing_key(self, conn: Connection, key_id: str) -> SigningKey | None:
+        row = conn.execute(self.q["find_signing_key"], {"id": key_id}).fetchone()
+        return None if row is None else signing_key_from_row(row)
+
+    def signing_keys(self, conn: Connection, tenant: str | None) -> list[SigningKey]:
+        rows = conn.execute(self.q["list_signing_keys"], {"tenant": tenant}).fetchall()
+        return [signing_key_from_row(r) for r in rows]
 
     def active_keys(self, conn: Connection) -> int:
         (count,) = conn.execute(self.q["count_active_keys"]).fetchone()
