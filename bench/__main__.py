@@ -13,7 +13,7 @@ from types import FrameType
 
 import httpx
 
-from bench import coldstart, control, deliver, flow, logs, report, triggers, wrk
+from bench import cluster, coldstart, control, deliver, flow, logs, report, triggers, wrk
 from bench.machine import busy_cpu_seconds, busy_percent, describe, own_cpu_seconds
 from bench.report import ScenarioResults
 from bench.scenarios import SCENARIOS as BASE_SCENARIOS
@@ -28,6 +28,7 @@ SCENARIOS: dict[str, Scenario] = (
     | triggers.SCENARIOS
     | coldstart.SCENARIOS
     | flow.SCENARIOS
+    | cluster.SCENARIOS
 )
 DEFAULT_ORDER = (
     "submit",
@@ -45,6 +46,8 @@ DEFAULT_ORDER = (
     "burst",
     "fairness",
 )
+OPTIONAL = ("cluster1", "cluster2", "cluster3")
+"""Scenarios run only when named: they need a PostgreSQL server (see bench/cluster.py)."""
 
 
 def default_python() -> str:
@@ -57,10 +60,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--scenarios",
         nargs="+",
-        choices=DEFAULT_ORDER,
+        choices=(*DEFAULT_ORDER, *OPTIONAL),
         default=list(DEFAULT_ORDER),
         metavar="NAME",
-        help=f"scenarios to run, from {', '.join(DEFAULT_ORDER)} (default: all)",
+        help=f"scenarios to run, from {', '.join(DEFAULT_ORDER)} (default: all) and "
+        f"{', '.join(OPTIONAL)} (PostgreSQL)",
     )
     p.add_argument("--runs", type=int, help="runs per scenario, each on a fresh server (3)")
     p.add_argument("--duration", type=int, help="seconds of each wrk run (10)")

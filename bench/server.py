@@ -175,7 +175,7 @@ class BenchServer:
         argv = [
             *serve_command(self.python),
             *("--port", str(self.port), "--data-dir", str(self.data_dir)),
-            *("--node-name", "bench", *self.flags),
+            *("--node-name", self.env.get("ASYNCFN_NODE_NAME", "bench"), *self.flags),
         ]
         # A session of its own: Ctrl-C reaches the harness only, which then stops the server.
         self.proc = subprocess.Popen(
