@@ -16,7 +16,7 @@ from asyncfn.domain.states import TaskStatus
 from asyncfn.engine.catalog import FunctionCatalog, FunctionKey
 from asyncfn.engine.control import TaskControl
 from asyncfn.engine.dispatcher import Dispatcher
-from asyncfn.engine.service import Supervisor, wait_for_event
+from asyncfn.engine.service import Supervisor, background, wait_for_event
 from asyncfn.store.base import Store
 from asyncfn.store.feed import ClusterFeed, ControlKind, ControlSignal, Listening
 
@@ -125,14 +125,7 @@ class ClusterSignals:
         if signal.kind != "stop":
             await self._control.apply_signal(signal)
             return
-        task = asyncio.get_running_loop().create_task(self._control.apply_signal(signal))
-        self._stops.add(task)
-        task.add_done_callback(self._stop_done)
-
-    def _stop_done(self, task: asyncio.Task[None]) -> None:
-        self._stops.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("a stop another node asked for failed", exc_info=task.exception())
+        background(self._stops, self._control.apply_signal(signal), "a stop another node asked for")
 
     async def _resync(self) -> None:
         """Reload every function, then hand each attempt running here what the store says of

@@ -9,16 +9,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 from asyncfn.domain.models import ClaimedTask, FunctionSpec
 from asyncfn.domain.outcomes import NodeLost, Stopped, Succeeded
 from asyncfn.engine.catalog import FunctionCatalog, FunctionKey
 from asyncfn.engine.completer import Completer
 from asyncfn.engine.flow import FlowControl
-from asyncfn.engine.service import Supervisor, wait_for_event
+from asyncfn.engine.service import Supervisor, background, wait_for_event
 from asyncfn.engine.slots import PoolSlot, fair_grants
 from asyncfn.metrics import NodeMetrics
 from asyncfn.runtime.bundles import BundleCache
@@ -211,7 +210,7 @@ class Dispatcher:
         if old is not None:
             self._retire(old)
         if spec is not None and not self._stopping:
-            self._background(self._rebuilds, self._build_slot(spec), f"building {spec.name}'s pool")
+            background(self._rebuilds, self._build_slot(spec), f"building {spec.name}'s pool")
 
     async def _build_slot(self, spec: FunctionSpec) -> None:
         if not spec.ready:
@@ -259,23 +258,7 @@ class Dispatcher:
 
     def _stop_pool(self, slot: PoolSlot) -> None:
         self._retired.discard(slot)
-        self._background(self._rebuilds, slot.pool.stop(), f"stopping {slot.spec.name}'s pool")
-
-    @staticmethod
-    def _background(
-        tasks: set[asyncio.Task[None]], coro: Coroutine[Any, Any, None], what: str
-    ) -> None:
-        """Run `coro` as a tracked task whose failure is logged, not lost: a pool that cannot
-        be built leaves its function's tasks queued, and the log must say why."""
-        task = asyncio.get_running_loop().create_task(coro)
-        tasks.add(task)
-
-        def done(finished: asyncio.Task[None]) -> None:
-            tasks.discard(finished)
-            if not finished.cancelled() and finished.exception() is not None:
-                log.error("%s failed", what, exc_info=finished.exception())
-
-        task.add_done_callback(done)
+        background(self._rebuilds, slot.pool.stop(), f"stopping {slot.spec.name}'s pool")
 
     # -- the claim loop ----------------------------------------------------------------------
     async def _run(self) -> None:
@@ -370,7 +353,7 @@ class Dispatcher:
             self._metrics.queue_wait.labels(task.function).observe(max(0.0, task.started_at - due))
             self._metrics.running.labels(task.function).inc()
             slot.inflight[task.row] = task
-            self._background(self._runs, self._run_one(slot, task), f"running task {task.id}")
+            background(self._runs, self._run_one(slot, task), f"running task {task.id}")
         return len(claimed)
 
     async def _run_one(self, slot: PoolSlot, task: ClaimedTask) -> None:

@@ -1,4 +1,5 @@
-"""The `Service` protocol every engine service follows, and `Supervisor`: one dies → the node stops.
+"""The `Service` protocol every engine service follows, `Supervisor` (one dies → the node stops)
+and `background` for tracked work beside a loop.
 
 A service tolerates stop-before-start and a double stop. Long-running loops run as tasks made by
 `Supervisor.spawn`, so an unexpected exception in any of them is logged and stops the node
@@ -29,6 +30,23 @@ async def wait_for_event(event: asyncio.Event, within_s: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+def background(
+    tasks: set[asyncio.Task[None]], coro: Coroutine[Any, Any, None], what: str
+) -> asyncio.Task[None]:
+    """Run `coro` as a task kept in `tasks` until it ends, its failure logged as `what`, not
+    lost (for work beside a service's loop: building a pool, applying another node's stop)."""
+    task = asyncio.get_running_loop().create_task(coro)
+    tasks.add(task)
+
+    def done(finished: asyncio.Task[None]) -> None:
+        tasks.discard(finished)
+        if not finished.cancelled() and finished.exception() is not None:
+            log.error("%s failed", what, exc_info=finished.exception())
+
+    task.add_done_callback(done)
+    return task
 
 
 class Service(Protocol):
