@@ -62,6 +62,13 @@ def serve(
         int | None,
         opt("MEMORY_BUDGET_MB", "Memory the node's instances may reserve; default 80% of RAM."),
     ] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A placement label KEY=VALUE of this node (repeatable); ASYNCFN_LABELS, a JSON"
+            " object or k=v,k=v, is read by Settings."
+        ),
+    ] = None,
     deploy: Annotated[
         list[Path] | None,
         typer.Option(
@@ -94,6 +101,7 @@ def serve(
         "max_instances": max_instances,
         "memory_budget_mb": memory_budget_mb,
         "deploy": deploy or None,
+        "labels": label or None,
         "log_level": log_level,
         "log_format": log_format,
         "group_commit": group_commit,
@@ -236,6 +244,16 @@ def resume(ctx: typer.Context, task_id: TaskId) -> None:
     """Let a suspended task run again; prints `ID STATUS`."""
     with connect(ctx) as client:
         _show_status(client.resume(task_id))
+
+
+@app.command()
+def purge(ctx: typer.Context, task_id: TaskId) -> None:
+    """Erase an ended task's payload, result, checkpoint and logs (its events stay); prints
+    `ID purged AT`."""
+    with connect(ctx) as client:
+        answer = client.purge_task(task_id)
+    render.line(f"{answer['task_id']} purged {answer['purged_at']}")
+    render.note("erased: " + ", ".join(answer["purged"]))
 
 
 @app.command()

@@ -38,10 +38,10 @@ def _function_body(
     return body
 
 
-def _key_value(item: str) -> tuple[str, str]:
+def _key_value(item: str, hint: str = "--env") -> tuple[str, str]:
     key, sep, value = item.partition("=")
     if not sep or not key:
-        raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--env")
+        raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=hint)
     return key, value
 
 
@@ -70,7 +70,19 @@ def deploy(
         int | None, opt("RATE_BURST", "Starts allowed at once under --rate-limit.")
     ] = None,
     retries: Annotated[int | None, opt("RETRIES", "Retries after a failed attempt.")] = None,
+    retain_payload: Annotated[
+        bool | None,
+        opt(
+            "RETAIN_PAYLOAD",
+            "--no-retain-payload: purge each task's payload, result and logs once it ended.",
+            "--retain-payload/--no-retain-payload",
+        ),
+    ] = None,
     env: Annotated[list[str] | None, opt("ENV", "KEY=VALUE for the function (repeatable).")] = None,
+    require: Annotated[
+        list[str] | None,
+        opt("REQUIRE", "KEY=VALUE a node's labels must hold to run it (repeatable)."),
+    ] = None,
     config_file: Annotated[
         Path | None,
         opt("CONFIG", "A JSON file of function config; flags override it.", "--config"),
@@ -90,8 +102,12 @@ def deploy(
         "max_concurrency": max_concurrency,
         "rate_limit": rate_limit,
         "rate_burst": rate_burst,
+        "retain_payload": retain_payload,
     }
     body = _function_body(config_file, flags, retries, env or [])
+    if require:
+        pairs = dict(_key_value(item, "--require") for item in require)
+        body["requires"] = {**(body.get("requires") or {}), **pairs}
     from_file = {key: body.pop(key, None) for key in ("runtime", "handler", "command")}
     runtime = None
     if handler is None and command is None:

@@ -35,8 +35,10 @@ def _logs(task_id: str, after: int) -> calls.Call[dict[str, Any]]:
     return calls.get(f"{calls.task_path(task_id)}/logs", {"after": str(after)})
 
 
-def _task_action(task_id: str, action: Literal["suspend", "resume"]) -> calls.Call[dict[str, Any]]:
-    """`POST /v1/tasks/{id}:{action}`; answers `{"task_id", "status"}`."""
+def _task_action(
+    task_id: str, action: Literal["suspend", "resume", "purge"]
+) -> calls.Call[dict[str, Any]]:
+    """`POST /v1/tasks/{id}:{action}`; answers `{"task_id", "status"}` (purge: what it erased)."""
     return calls.Call("POST", f"{calls.task_path(task_id)}:{action}", calls.json_of)
 
 
@@ -151,6 +153,12 @@ class TasksApi(SyncDriver):
         """Resume a suspended task; answers `{"task_id", "status": "Running" | "Enqueued"}`."""
         return self._run(_task_action(task_id, "resume"))
 
+    def purge_task(self, task_id: str) -> dict[str, Any]:
+        """Erase an ended task's payload, result, checkpoint and logs (its events stay);
+        answers `{"task_id", "purged_at", "purged": [...]}`, the same when purged already.
+        A task not ended yet raises ConflictError (`transition_refused`)."""
+        return self._run(_task_action(task_id, "purge"))
+
 
 class AsyncTasksApi(AsyncDriver):
     """`AsyncClient`'s tasks methods."""
@@ -203,3 +211,6 @@ class AsyncTasksApi(AsyncDriver):
 
     async def resume(self, task_id: str) -> dict[str, Any]:
         return await self._run(_task_action(task_id, "resume"))
+
+    async def purge_task(self, task_id: str) -> dict[str, Any]:
+        return await self._run(_task_action(task_id, "purge"))

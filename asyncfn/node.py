@@ -26,6 +26,7 @@ from asyncfn.engine.control import TaskControl
 from asyncfn.engine.deliverer import Deliverer
 from asyncfn.engine.dispatcher import Dispatcher
 from asyncfn.engine.flow import FlowControl
+from asyncfn.engine.heartbeat import NodeHeartbeat
 from asyncfn.engine.janitor import Janitor
 from asyncfn.engine.keys import KeyRing
 from asyncfn.engine.leases import LeaseKeeper
@@ -112,6 +113,7 @@ class Node:
             capacity=self.capacity,
             idle_ttl_s=settings.idle_ttl_s,
             fork_server=settings.fork_server,
+            labels=settings.labels,
         )
         self.scaling = ScalingService(
             self.store, self.supervisor, self.dispatcher.pools, capacity=self.capacity
@@ -171,6 +173,13 @@ class Node:
             metrics=self.metrics,
         )
         self.completions.subscribe(self.deliverer.wake)
+        self.heartbeat = NodeHeartbeat(
+            self.store,
+            self.supervisor,
+            node=settings.node_name,
+            role=settings.role,
+            labels=settings.labels,
+        )
         self._services: list[Service] = [
             self.catalog,
             self.keys,
@@ -188,6 +197,7 @@ class Node:
             self.deliverer,
             self.leases,
             self.triggers,
+            self.heartbeat,  # last: live (placeable) once all is up; first to go
         ]
         if not runs_tasks(settings.role):  # an api node: see asyncfn.roles
             self._services = [s for s in self._services if not self._works_on_tasks(s)]

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from asyncfn.domain import limits
 from asyncfn.domain.allowlist import parse_rule
+from asyncfn.domain.placement import check_labels, parse_labels
 from asyncfn.roles import Role
 
 
@@ -45,6 +46,11 @@ class Settings(BaseSettings):
         " default: this node's own address (none on a worker)",
     )
     deploy: list[Path] = Field(default_factory=list, description="folders of functions to deploy")
+    labels: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="placement labels: this node runs functions whose `requires` they satisfy;"
+        " a JSON object or k=v,k=v",
+    )
     lease_s: float = Field(30.0, gt=1)
     payload_max_bytes: int = Field(limits.PAYLOAD_MAX_BYTES_DEFAULT, gt=0)
     log_max_bytes_per_task: int = Field(limits.LOG_MAX_BYTES_PER_TASK_DEFAULT, gt=0)
@@ -147,6 +153,16 @@ class Settings(BaseSettings):
         for entry in value:
             parse_rule(entry)  # ValueError naming the entry
         return value
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _label_pairs(cls, value: object) -> object:
+        return parse_labels(value)
+
+    @field_validator("labels")
+    @classmethod
+    def _label_rules(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_labels(value)
 
     @model_validator(mode="after")
     def _api_role_needs_shared_store(self) -> Settings:

@@ -19,6 +19,7 @@ from asyncfn.api.render import json_response
 from asyncfn.api.routes import (
     functions,
     invocations,
+    nodes,
     schedules,
     system,
     tasks,
@@ -38,7 +39,7 @@ def create_app(node: NodeServices) -> FastPath:
     )
     app.state.node = node
     errors.install(app)
-    for module in (functions, tasks, schedules, triggers, tenants, system):
+    for module in (functions, tasks, schedules, triggers, tenants, nodes, system):
         app.include_router(module.router)
     app.include_router(system.probes)
 

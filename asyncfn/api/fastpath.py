@@ -20,6 +20,7 @@ from asyncfn.api.compat.entry import CompatApps
 from asyncfn.api.deps import NodeServices
 from asyncfn.api.errors import error_body, error_response
 from asyncfn.api.render import json_response
+from asyncfn.api.routes.cloudevents import receive
 from asyncfn.api.routes.invocations import invoke, invoke_batch
 from asyncfn.domain.errors import AsyncfnError
 
@@ -27,7 +28,11 @@ log = logging.getLogger("asyncfn.api")
 
 Handler = Callable[[NodeServices, str, Request], Awaitable[Response]]
 PREFIX = "/v1/functions/"
-ENDPOINTS: dict[str, Handler] = {"/invocations": invoke, "/invocations:batch": invoke_batch}
+ENDPOINTS: dict[str, Handler] = {
+    "/invocations": invoke,
+    "/invocations:batch": invoke_batch,
+    "/cloudevents": receive,
+}
 
 
 class FastPath:

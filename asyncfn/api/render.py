@@ -68,6 +68,8 @@ def task_json(task: Task, *, full: bool = True, now: float | None = None) -> dic
     }
     if full:
         body["payload"] = bytes_value(task.payload)
+        body["purged_at"] = rfc3339(task.purged_at)
+        body["attributes"] = task.attributes
         body["resources"] = (
             _resources(last) if last is not None and last.cpu_ms is not None else None
         )

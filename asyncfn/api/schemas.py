@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from asyncfn.domain import limits
 from asyncfn.domain.errors import InvalidInput
 from asyncfn.domain.models import DEFAULT_TENANT, AsyncPolicy, FunctionSpec, RetryBackoff
+from asyncfn.domain.placement import check_labels
 from asyncfn.domain.schedules import Schedule
 from asyncfn.domain.secrets import REDACTED
 from asyncfn.domain.states import TERMINAL, TaskStatus
@@ -151,6 +152,17 @@ class FunctionIn(BaseModel):
     )
     priority: int = Field(0, ge=limits.PRIORITY[0], le=limits.PRIORITY[1])
     stop_grace_s: float = Field(limits.STOP_GRACE_S_DEFAULT, ge=0, le=300)
+    retain_payload: bool = Field(
+        True,
+        description="false: purge each task's payload, result, checkpoint and logs as soon as "
+        "it has ended and its destinations are delivered (its state history stays)",
+    )
+    requires: dict[str, str] = Field(
+        default_factory=dict,
+        description="placement: labels (a node's `--label k=v`) a node must hold, with these"
+        " values, to run the function's tasks; none: any node. Tasks wait Enqueued while no"
+        " live node matches (stats show `placement.placeable` false)",
+    )
 
     @field_validator("command")
     @classmethod
@@ -166,6 +178,11 @@ class FunctionIn(BaseModel):
             if not key or "=" in key or "\0" in key:
                 raise ValueError(f"invalid variable name {key!r}")
         return value
+
+    @field_validator("requires")
+    @classmethod
+    def _requires_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_labels(value, "requires")
 
     def to_spec(self, name: str, tenant: str = DEFAULT_TENANT) -> FunctionSpec:
         """The domain spec; InvalidInput naming the field when fields disagree."""
@@ -204,6 +221,8 @@ class FunctionIn(BaseModel):
             env=dict(self.env),
             priority=self.priority,
             stop_grace_s=self.stop_grace_s,
+            retain_payload=self.retain_payload,
+            requires=dict(self.requires),
         )
 
 

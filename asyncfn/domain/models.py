@@ -120,7 +120,12 @@ class FunctionSpec:
     env: dict[str, str] = field(default_factory=dict)
     priority: int = 0
     stop_grace_s: float = limits.STOP_GRACE_S_DEFAULT
+    retain_payload: bool = True
+    """False: a task's payload, result, checkpoint and logs are purged once it has ended and
+    its deliveries are settled (the janitor's sweep); its state history stays."""
     paused: bool = False
+    requires: dict[str, str] = field(default_factory=dict)
+    """Placement: labels a node must hold (same values) to run the function's tasks."""
     code_sha256: str | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
@@ -172,6 +177,8 @@ class Submission:
     task_id: str | None = None
     run_at: float | None = None
     priority: int | None = None
+    attributes: dict[str, str] | None = None
+    """Kept on the task as given: the CloudEvents context of an event (api/cloudevents.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +239,10 @@ class Task:
     instance_id: str | None
     node: str | None
     rerun_of: str | None = None
+    attributes: dict[str, str] | None = None
+    """A CloudEvent's context attributes, for a task submitted as one; None otherwise."""
+    purged_at: float | None = None
+    """When its payload, result, checkpoint and logs were erased (read by `get_task` only)."""
     events: tuple[TaskEvent, ...] = ()
     attempts: tuple[Attempt, ...] = ()
     deliveries: tuple[Delivery, ...] = ()

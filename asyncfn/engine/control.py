@@ -1,4 +1,5 @@
-"""TaskControl: stop, suspend, resume and rerun of one task, and pausing a function's queue.
+"""TaskControl: stop, suspend, resume, rerun and purge of one task, and pausing a function's
+queue.
 
 Each control is a durable transition first, then the signal: a stop or suspend that the store
 has committed holds whatever restarts in between, and a signal never runs ahead of the record.
@@ -24,7 +25,7 @@ from asyncfn.engine.completions import Completions, ended_within
 from asyncfn.engine.dispatcher import Dispatcher
 from asyncfn.engine.reporter import AttemptReporter
 from asyncfn.metrics import NodeMetrics
-from asyncfn.store.base import Control, Store
+from asyncfn.store.base import Control, PurgeResult, Store
 from asyncfn.store.feed import ControlSignal
 
 log = logging.getLogger("asyncfn.engine")
@@ -202,6 +203,14 @@ class TaskControl:
         if submitted.created:
             self._dispatcher.notify((tenant, original.function))
         return submitted
+
+    async def purge_task(self, tenant: str, task_id: str) -> PurgeResult:
+        """Erase an ended task's data (store.purge_task); TransitionRefused while it has not
+        ended, since its attempt may still need its payload and checkpoint."""
+        purged = await self._store.purge_task(tenant, task_id, self._clock())
+        if purged is None:
+            raise NotFound("task", task_id)
+        return purged
 
     async def pause_function(self, tenant: str, name: str, paused: bool) -> FunctionSpec:
         """Pause or resume a whole function's queue; running tasks go on."""

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from asyncfn.domain.models import ClaimedTask, FunctionSpec
 from asyncfn.domain.outcomes import NodeLost, Stopped, Succeeded
+from asyncfn.domain.placement import satisfies
 from asyncfn.engine.catalog import FunctionCatalog, FunctionKey
 from asyncfn.engine.completer import Completer
 from asyncfn.engine.flow import FlowControl
@@ -60,6 +61,7 @@ class Dispatcher:
         capacity: NodeCapacity | None = None,
         idle_ttl_s: float = IDLE_TTL_S_DEFAULT,
         fork_server: bool = False,
+        labels: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._metrics = metrics or NodeMetrics()
@@ -68,6 +70,7 @@ class Dispatcher:
         self._capacity = capacity
         self._idle_ttl_s = idle_ttl_s
         self._fork_server = fork_server
+        self._labels = dict(labels or {})
         self._store = store
         self._catalog = catalog
         self._bundles = bundles
@@ -195,6 +198,8 @@ class Dispatcher:
 
     # -- pools -------------------------------------------------------------------------------
     def _function_changed(self, key: FunctionKey, spec: FunctionSpec | None) -> None:
+        if spec is not None and not satisfies(self._labels, spec.requires):
+            spec = None  # no longer placeable here: retired like a deleted function
         current = self._slots.get(key)
         if (
             current is not None
@@ -213,8 +218,8 @@ class Dispatcher:
             background(self._rebuilds, self._build_slot(spec), f"building {spec.name}'s pool")
 
     async def _build_slot(self, spec: FunctionSpec) -> None:
-        if not spec.ready:
-            return
+        if not spec.ready or not satisfies(self._labels, spec.requires):
+            return  # no code yet, or this node lacks the labels it requires
         code_dir: Path | None = None
         if spec.code_sha256 is not None:
             sha = spec.code_sha256

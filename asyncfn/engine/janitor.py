@@ -1,6 +1,10 @@
 """Janitor: tasks whose node is gone (expired lease, or this node restarted) → Retrying or
 Failed(NodeLost) (Stopping ones → Stopped; frozen ones stay Suspended, back in the queue on
-resume), each with an event naming the lost node; and retention: old terminal tasks purged."""
+resume), each with an event naming the lost node; retention: old terminal tasks deleted; and
+data minimisation: the ended tasks of functions with `retain_payload` false purged (their
+payload, result, checkpoint and logs erased) once their deliveries are settled, within about a
+second. The sweep reads the store, so a task whose node crashed right after it ended is purged
+all the same."""
 
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ BATCH = 500
 PURGE_BATCH = 1_000
 PURGE_PAUSE_S = 0.05
 PURGE_EVERY_S = 60.0
+UNRETAINED_BATCH = 200
+UNRETAINED_EVERY_S = 1.0
 
 
 class Janitor:
@@ -115,10 +121,34 @@ class Janitor:
                 return total
             await asyncio.sleep(PURGE_PAUSE_S)
 
+    async def purge_unretained(self) -> int:
+        """Purge the ended tasks of the functions with `retain_payload` false whose deliveries
+        are settled (a pending delivery still reads the result), in bounded batches."""
+        total = 0
+        for spec in self._catalog.all():
+            if spec.retain_payload:
+                continue
+            while True:
+                now = self._clock()
+                purged = await self._store.purge_unretained(
+                    spec.tenant, spec.name, now, UNRETAINED_BATCH
+                )
+                total += purged
+                if purged < UNRETAINED_BATCH:
+                    break
+                await asyncio.sleep(PURGE_PAUSE_S)
+        return total
+
     async def _run(self) -> None:
         next_purge = 0.0
+        loop = asyncio.get_running_loop()
+        next_recover = loop.time() + self._interval_s
         while True:
-            await asyncio.sleep(self._interval_s)
+            await asyncio.sleep(min(self._interval_s, UNRETAINED_EVERY_S))
+            await self.purge_unretained()
+            if loop.time() < next_recover:
+                continue
+            next_recover = loop.time() + self._interval_s
             await self.recover(None)
             if self._clock() >= next_purge:
                 purged = await self.purge()

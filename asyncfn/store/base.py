@@ -21,6 +21,7 @@ from asyncfn.domain.models import (
     TaskQuery,
 )
 from asyncfn.domain.outcomes import Resources
+from asyncfn.domain.placement import NodeRecord
 from asyncfn.domain.schedules import Schedule
 from asyncfn.domain.states import TaskStatus
 from asyncfn.domain.stats import RECENT_ENDED, FunctionStats, QueueStat
@@ -100,6 +101,22 @@ class NewLogLine:
     at: float
     stream: str
     line: str
+
+
+PURGED_FIELDS = ("payload", "result", "checkpoint", "error.traceback", "progress.message", "logs")
+"""What a purge erases from an ended task (its status, times, events, attempts' timings and
+its error's type and message stay: the state history)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeResult:
+    """The answer of `purge_task`: when the task's data was first purged and what was erased.
+    `changed` False: it had been purged already (purging again erases any late log line)."""
+
+    task_id: str
+    purged_at: float
+    purged: tuple[str, ...]
+    changed: bool
 
 
 class Store(Protocol):
@@ -239,6 +256,18 @@ class Store(Protocol):
     async def purge_finished(self, finished_before: float, limit: int) -> int:
         """Delete up to `limit` terminal tasks that finished before `finished_before`, with
         their events, attempts and logs (retention); answers how many."""
+
+    async def purge_task(self, tenant: str, task_id: str, now: float) -> PurgeResult | None:
+        """Erase an ended task's PURGED_FIELDS from the store's tables (its logs deleted), set
+        `purged_at` and append an event (the task's status, detail `{"purged": [...]}`), in one
+        transaction; its status, events and attempts stay. Purging again changes nothing but
+        erases late log lines. None when no such task; raises TransitionRefused when the task
+        has not ended (its attempt may still need the payload)."""
+
+    async def purge_unretained(self, tenant: str, function: str, now: float, limit: int) -> int:
+        """`purge_task` up to `limit` ended, not yet purged tasks of a function whose
+        deliveries are settled (a pending delivery reads the task's result); answers how many.
+        The janitor sweeps the functions with `retain_payload` false with it."""
 
     async def set_function_paused(
         self, tenant: str, name: str, paused: bool, now: float
@@ -424,3 +453,13 @@ class Store(Protocol):
     async def shared_secret(self, name: str, candidate: bytes, now: float) -> bytes:
         """The secret called `name` that every node of the deployment shares: `candidate`
         becomes it when there is none yet, else the stored one is answered."""
+
+    # Nodes: every node upserts its row every few seconds (domain.placement says why).
+    async def heartbeat_node(self, node: NodeRecord) -> None:
+        """Insert or refresh `node`'s row (its labels, role and `seen_at`)."""
+
+    async def forget_node(self, name: str) -> None:
+        """Remove `name`'s row: the node stops (it no longer counts as live)."""
+
+    async def live_nodes(self, since: float) -> list[NodeRecord]:
+        """The nodes seen at or after `since`, by name."""

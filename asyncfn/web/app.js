@@ -240,12 +240,21 @@ function functionsView(root) {
           if (s === "Running" && st.running !== undefined && st.running !== null) return st.running;
           return counts[s] ?? 0;
         };
-        const state = fn.paused ? "paused" : fn.code_sha256 || fn.runtime === "command" ? "ready" : "no code";
+        const placement = st && st.placement;
+        const unplaceable = placement && placement.placeable === false;
+        const state = fn.paused ? "paused"
+          : !(fn.code_sha256 || fn.runtime === "command") ? "no code"
+          : unplaceable ? "unplaceable" : "ready";
+        const stateTitle = unplaceable
+          ? `no live node has the labels it requires: ${JSON.stringify(placement.requires)}`
+          : undefined;
         return h("tr", { "data-testid": "function-row", "data-function": fn.name },
           h("th", { scope: "row" },
             h("a", { href: `#/tasks${qs({ function: fn.name })}` }, fn.name)),
           h("td", {}, fn.runtime),
-          h("td", {}, h("span", { class: `pill ${state.replace(" ", "-")}` }, state)),
+          h("td", {}, h("span", {
+            class: `pill ${state.replace(" ", "-")}`, "data-testid": "function-state", title: stateTitle,
+          }, state)),
           ...COUNT_COLUMNS.map((s) => h("td", {
             class: "num", "data-testid": `count-${s.toLowerCase()}`,
           }, count(s))),

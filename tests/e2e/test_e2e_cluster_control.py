@@ -37,7 +37,13 @@ def nodes(tmp_path: Path) -> Iterator[Nodes]:
     """Clients of node A and node B, two processes on one fresh database."""
     with fresh_database("asyncfn_e2e_cluster") as url:
         servers = [
-            Server(tmp_path / name / "data", free_port(), {"ASYNCFN_STORE": url}, name=name)
+            Server(
+                tmp_path / name / "data",
+                free_port(),
+                {"ASYNCFN_STORE": url},
+                name=name,
+                args=("--label", f"node={name}"),
+            )
             for name in ("node-a", "node-b")
         ]
         for server in servers:
@@ -81,20 +87,15 @@ def ran_on(http: httpx.Client, task_id: str) -> str | None:
 
 
 def running_on_b(a: httpx.Client, b: httpx.Client, name: str, code: str, folder: Path) -> str:
-    """Deploy `name` through A and submit through B until B runs the task (B's own dispatcher
-    hears of it first, but until B's pool is warm A may take it); answers the task id. Its
-    handler writes its pid to `folder / "pid"`."""
-    deploy(a, name, code, stop_grace_s=1, timeout_s=60)
+    """Deploy `name` through A, for node B only (placement labels), and submit it through A:
+    answers the task id once B runs it. Its handler writes its pid to `folder / "pid"`."""
+    deploy(a, name, code, stop_grace_s=1, timeout_s=60, requires={"node": "node-b"})
     eventually(lambda: known(b, name, code_sha256=known_sha(a, name)))
-    for attempt in range(10):
-        pid_file = folder / f"pid-{attempt}"
-        task_id = invoke(b, name, str(pid_file).encode())
-        wait_pid(pid_file)
-        if ran_on(b, task_id) == "node-b":
-            pid_file.rename(folder / "pid")
-            return task_id
-        assert a.post(f"/v1/tasks/{task_id}:stop").json()["status"] == "Stopped"
-    raise AssertionError("node A took every task submitted through node B")
+    pid_file = folder / "pid"
+    task_id = invoke(a, name, str(pid_file).encode())
+    wait_pid(pid_file)
+    assert ran_on(a, task_id) == "node-b"
+    return task_id
 
 
 def known_sha(http: httpx.Client, name: str) -> str:

@@ -8,11 +8,13 @@ from fastapi import APIRouter, Request, Response
 
 from asyncfn.api.deps import node_of, tenant_of
 from asyncfn.api.render import function_json, function_stats_json, json_response
+from asyncfn.api.routes.nodes import live_nodes
 from asyncfn.api.schemas import FunctionIn
 from asyncfn.domain import limits
 from asyncfn.domain.allowlist import refused_destination
 from asyncfn.domain.errors import InvalidInput, Malformed, NotFound, PayloadTooLarge
 from asyncfn.domain.models import FunctionSpec
+from asyncfn.domain.placement import placement
 from asyncfn.domain.secrets import keep_stored
 from asyncfn.runtime.bundles import validate_zip
 from asyncfn.runtime.pool import PoolStats
@@ -89,12 +91,18 @@ async def function_stats(name: str, request: Request) -> Response:
 
     From the function's config: `limits` (`max_concurrency`, `rate_limit`, `rate_burst`,
     `min_instances`, `max_instances`, `instance_concurrency`; null: no such limit).
+
+    From the live nodes (`GET /v1/nodes`): `placement`: `requires`, the names of the live
+    `nodes` that run tasks and whose labels satisfy it, and `placeable` (false: no such node;
+    the function's tasks wait Enqueued, and expire past `max_event_age_s`).
     """
     node = node_of(request)
     tenant = tenant_of(request)
     spec = node.catalog.require(tenant, name)
     stats = await node.store.function_stats(tenant, name, time.time())
-    return json_response(function_stats_json(spec, stats, _pool_stats(request, tenant, name)))
+    body = function_stats_json(spec, stats, _pool_stats(request, tenant, name))
+    body["placement"] = placement(spec.requires, await live_nodes(node.store))
+    return json_response(body)
 
 
 @router.delete("/{name}", status_code=204)

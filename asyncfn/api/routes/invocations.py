@@ -137,7 +137,8 @@ def submission_from_headers(headers: Headers, payload: bytes, now: float) -> Sub
     )
 
 
-async def _body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, or PayloadTooLarge once it is over `limit` bytes (or says it is)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the payload is over {limit} bytes", field="body")
@@ -154,7 +155,7 @@ async def invoke(node: NodeServices, name: str, request: Request) -> Response:
     if kind not in ("Async", "Sync"):
         raise Malformed("X-Invocation-Type is Async or Sync", field="X-Invocation-Type")
     node.submitter.function(tenant, name)
-    payload = await _body(request, node.settings.payload_max_bytes)
+    payload = await read_body(request, node.settings.payload_max_bytes)
     submission = submission_from_headers(request.headers, payload, time.time())
     node.flow.admit(tenant, 1)
     (submitted,) = await node.submitter.submit(tenant, name, [submission])
@@ -200,7 +201,7 @@ async def invoke_batch(node: NodeServices, name: str, request: Request) -> Respo
     """`POST /v1/functions/{name}/invocations:batch`."""
     tenant = tenant_of(request)
     node.submitter.function(tenant, name)
-    body = await _body(request, node.settings.payload_max_bytes * 16)
+    body = await read_body(request, node.settings.payload_max_bytes * 16)
     try:
         items = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

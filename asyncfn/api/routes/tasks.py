@@ -16,6 +16,7 @@ from asyncfn.api.render import json_response, log_json, parse_rfc3339, task_json
 from asyncfn.domain import limits
 from asyncfn.domain.errors import DuplicateTask, Malformed, NotFound
 from asyncfn.domain.models import TaskQuery
+from asyncfn.domain.records import rfc3339
 from asyncfn.domain.states import TaskStatus
 from asyncfn.store.base import Control
 
@@ -165,6 +166,20 @@ async def resume_task(task_id: str, request: Request) -> Response:
     """Resume a suspended task: back to Running (SIGCONT) or to the queue."""
     ctl = await node_of(request).control.resume_task(tenant_of(request), task_id, CALLER)
     return json_response(_control_json(ctl))
+
+
+@router.post("/{task_id}:purge")
+async def purge_task(task_id: str, request: Request) -> Response:
+    """Erase an ended task's payload, result, checkpoint, traceback, progress message and logs
+    from the store (its status, events and timings stay). Answers what was erased and when;
+    purging again answers the first purge's time. 409 while the task has not ended."""
+    purged = await node_of(request).control.purge_task(tenant_of(request), task_id)
+    body = {
+        "task_id": purged.task_id,
+        "purged_at": rfc3339(purged.purged_at),
+        "purged": list(purged.purged),
+    }
+    return json_response(body)
 
 
 @router.post("/{task_id}:rerun", status_code=202)

@@ -81,13 +81,13 @@ SELECT data FROM code_bundles WHERE sha256 = %(sha256)s;
 -- function's dispatchers (on commit) when a new task is due now.
 WITH input AS (
     SELECT * FROM unnest(%(ids)s::text[], %(priorities)s::integer[], %(payloads)s::bytea[],
-                         %(run_ats)s::float8[], %(details)s::text[])
-        WITH ORDINALITY AS i (id, priority, payload, run_at, detail, ord)
+                         %(run_ats)s::float8[], %(details)s::text[], %(attributes)s::text[])
+        WITH ORDINALITY AS i (id, priority, payload, run_at, detail, attributes, ord)
 ), inserted AS (
     INSERT INTO tasks (id, tenant, function, status, attempt, max_attempts, priority, payload,
-                       created_at, run_at)
+                       created_at, run_at, attributes)
     SELECT id, %(tenant)s::text, %(function)s::text, 'Enqueued', 0, %(max_attempts)s, priority,
-           payload, %(now)s, run_at
+           payload, %(now)s, run_at, attributes
     FROM input ORDER BY ord
     ON CONFLICT (tenant, id) DO NOTHING
     RETURNING row, id, run_at
@@ -382,6 +382,45 @@ DELETE FROM tasks WHERE row IN (
     ORDER BY finished_at, row LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED);
 
+-- purge: a task's data erased, its state history kept (upkeep.py) -----------------------------
+
+-- name: purge_target
+SELECT row, status, purged_at FROM tasks WHERE tenant = %(tenant)s AND id = %(id)s FOR UPDATE;
+
+-- name: purge_task_row
+-- An ended task's data erased: payload, result, checkpoint, the error's traceback and the
+-- progress message (the error's type and message stay, as does everything about its states).
+-- The first purge's time stays. The old row version stays in the table until VACUUM.
+UPDATE tasks SET
+    payload = ''::bytea, result = NULL, checkpoint = NULL,
+    error = CASE WHEN jsonb_typeof(error::jsonb) = 'object'
+                 THEN jsonb_set(error::jsonb, '{traceback}', 'null')::text ELSE error END,
+    progress = CASE WHEN jsonb_typeof(progress::jsonb) = 'object'
+                    THEN jsonb_set(progress::jsonb, '{message}', 'null')::text ELSE progress END,
+    purged_at = coalesce(purged_at, %(now)s)
+WHERE row = %(row)s AND finished_at IS NOT NULL
+RETURNING purged_at;
+
+-- name: purge_task_attempts
+UPDATE attempts SET error = jsonb_set(error::jsonb, '{traceback}', 'null')::text
+WHERE row = %(row)s AND jsonb_typeof(error::jsonb) = 'object';
+
+-- name: purge_task_logs
+DELETE FROM task_logs WHERE row = %(row)s;
+
+-- name: unpurged_ended
+-- Ended tasks of a function not purged yet whose deliveries are settled (a pending delivery
+-- still reads the task's result), oldest first; rows another node purges are skipped.
+SELECT t.row, t.id, t.status FROM tasks t
+WHERE t.tenant = %(tenant)s AND t.function = %(function)s
+  AND t.finished_at IS NOT NULL AND t.purged_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.row = t.row AND d.status = 'pending')
+ORDER BY t.row LIMIT %(limit)s
+FOR UPDATE OF t SKIP LOCKED;
+
+-- name: task_purged_at
+SELECT purged_at FROM tasks WHERE row = %(row)s;
+
 -- name: save_progress
 UPDATE tasks SET progress = %(progress)s
 WHERE row = %(row)s AND attempt = %(attempt)s AND status = 'Running';
@@ -463,9 +502,10 @@ SELECT row FROM tasks WHERE tenant = %(tenant)s AND id = %(id)s;
 -- reads --------------------------------------------------------------------------------------
 
 -- name: get_task
+-- The 20 task columns, then `attributes` (only a single task's read carries it).
 SELECT row, id, tenant, function, status, attempt, max_attempts, priority, payload,
        created_at, run_at, started_at, finished_at, result, error, progress, checkpoint,
-       instance_id, node, rerun_of
+       instance_id, node, rerun_of, attributes
 FROM tasks WHERE tenant = %(tenant)s AND id = %(id)s;
 
 -- name: task_events
@@ -768,3 +808,19 @@ WHERE %(tenant)s::text IS NULL OR tenant = %(tenant)s::text ORDER BY tenant, cre
 -- name: revoke_signing_key
 UPDATE signing_keys SET revoked_at = %(now)s
 WHERE id = %(id)s AND revoked_at IS NULL RETURNING id;
+
+-- Nodes: each node's heartbeat upserts its row; live ones were seen since a cutoff.
+
+-- name: node_heartbeat
+INSERT INTO nodes (name, role, labels, started_at, seen_at)
+VALUES (%(name)s, %(role)s, %(labels)s, %(started_at)s, %(seen_at)s)
+ON CONFLICT (name) DO UPDATE SET
+    role = excluded.role, labels = excluded.labels, started_at = excluded.started_at,
+    seen_at = excluded.seen_at;
+
+-- name: forget_node
+DELETE FROM nodes WHERE name = %(name)s;
+
+-- name: live_nodes
+SELECT name, role, labels, started_at, seen_at FROM nodes WHERE seen_at >= %(since)s
+ORDER BY name;

@@ -56,7 +56,10 @@ class PgReads:
         events = tuple(map(event_from_row, await fetch_all(conn, self.q["task_events"], key)))
         attempts = tuple(map(attempt_from_row, await fetch_all(conn, self.q["task_attempts"], key)))
         deliveries = await self._outbox.of_row(conn, row[0])
-        return dataclasses.replace(task_from_row(row, events, attempts), deliveries=deliveries)
+        purged = await fetch_one(conn, self.q["task_purged_at"], key)
+        purged_at = None if purged is None else purged[0]
+        task = task_from_row(row, events, attempts)
+        return dataclasses.replace(task, deliveries=deliveries, purged_at=purged_at)
 
     async def list_tasks(self, conn: Conn, query: TaskQuery) -> tuple[list[Task], int | None]:
         params: dict[str, Any] = {

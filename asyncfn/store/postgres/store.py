@@ -33,17 +33,26 @@ from asyncfn.domain.models import (
     Task,
     TaskQuery,
 )
+from asyncfn.domain.placement import NodeRecord
 from asyncfn.domain.schedules import Schedule
 from asyncfn.domain.states import TaskStatus
 from asyncfn.domain.stats import RECENT_ENDED, FunctionStats, QueueStat
 from asyncfn.domain.tenants import ApiKey, SigningKey, Tenant
 from asyncfn.domain.triggers import Trigger
-from asyncfn.store.base import Control, Finish, LostTask, NewLogLine, RetryLater
+from asyncfn.store.base import (
+    Control,
+    Finish,
+    LostTask,
+    NewLogLine,
+    PurgeResult,
+    RetryLater,
+)
 from asyncfn.store.feed import FeedHandlers
 from asyncfn.store.migrate import discover
 from asyncfn.store.postgres.control import PgControl
 from asyncfn.store.postgres.flow import PgFlow
 from asyncfn.store.postgres.listen import PgListener
+from asyncfn.store.postgres.nodes import PgNodes
 from asyncfn.store.postgres.reads import PgReads
 from asyncfn.store.postgres.rows import Conn, function_from_row
 from asyncfn.store.postgres.schedules import PgSchedules
@@ -95,6 +104,7 @@ class PostgresStore:
         self._schedules = PgSchedules(queries, self._writes)
         self._triggers = PgTriggers(queries)
         self._tenants = PgTenants(queries)
+        self._nodes = PgNodes(queries)
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._listeners: set[PgListener] = set()
 
@@ -308,6 +318,15 @@ class PostgresStore:
             return 0
         return await self._run(lambda c: self._upkeep.purge_finished(c, finished_before, limit))
 
+    async def purge_task(self, tenant: str, task_id: str, now: float) -> PurgeResult | None:
+        return await self._run(lambda c: self._upkeep.purge_task(c, tenant, task_id, now), True)
+
+    async def purge_unretained(self, tenant: str, function: str, now: float, limit: int) -> int:
+        if limit <= 0:
+            return 0
+        op = self._upkeep.purge_unretained
+        return await self._run(lambda c: op(c, tenant, function, now, limit), True)
+
     async def save_progress(
         self, row: int, attempt: int, fraction: float, message: str | None
     ) -> bool:
@@ -498,3 +517,13 @@ class PostgresStore:
 
     async def shared_secret(self, name: str, candidate: bytes, now: float) -> bytes:
         return await self._run(lambda c: self._tenants.secret(c, name, candidate, now))
+
+    # -- nodes (placement) -------------------------------------------------------------------
+    async def heartbeat_node(self, node: NodeRecord) -> None:
+        await self._run(lambda c: self._nodes.heartbeat(c, node))
+
+    async def forget_node(self, name: str) -> None:
+        await self._run(lambda c: self._nodes.forget(c, name))
+
+    async def live_nodes(self, since: float) -> list[NodeRecord]:
+        return await self._run(lambda c: self._nodes.live(c, since))

@@ -172,6 +172,7 @@ class PgWrites:
                 json_text({"run_at": i.run_at}) if i.run_at is not None and i.run_at > now else None
                 for i in items
             ],
+            "attributes": [json_text(i.attributes) for i in items],
             "tenant": tenant,
             "function": function,
             "now": now,

@@ -58,17 +58,17 @@ SELECT data FROM code_bundles WHERE sha256 = :sha256;
 
 -- name: insert_task
 INSERT INTO tasks (id, tenant, function, status, attempt, max_attempts, priority, payload,
-                   created_at, run_at)
+                   created_at, run_at, attributes)
 VALUES (:id, :tenant, :function, 'Enqueued', 0, :max_attempts, :priority, :payload,
-        :now, :run_at)
+        :now, :run_at, :attributes)
 ON CONFLICT (tenant, id) DO NOTHING;
 
 -- name: insert_new_task
 -- A task with a freshly generated id, which cannot be taken.
 INSERT INTO tasks (id, tenant, function, status, attempt, max_attempts, priority, payload,
-                   created_at, run_at)
+                   created_at, run_at, attributes)
 VALUES (:id, :tenant, :function, 'Enqueued', 0, :max_attempts, :priority, :payload,
-        :now, :run_at);
+        :now, :run_at, :attributes);
 
 -- name: task_row_status
 SELECT row, status FROM tasks WHERE tenant = :tenant AND id = :id;
@@ -218,6 +218,44 @@ DELETE FROM tasks WHERE row IN (
     SELECT row FROM tasks WHERE finished_at < :finished_before
     ORDER BY finished_at, row LIMIT :limit);
 
+-- purge: a task's data erased, its state history kept (upkeep.py) -----------------------------
+
+-- name: purge_target
+SELECT row, status, purged_at FROM tasks WHERE tenant = :tenant AND id = :id;
+
+-- name: purge_task_row
+-- An ended task's data erased: payload, result, checkpoint, the error's traceback and the
+-- progress message (the error's type and message stay, as does everything about its states).
+-- The first purge's time stays.
+UPDATE tasks SET
+    payload = X'', result = NULL, checkpoint = NULL,
+    error = CASE WHEN json_type(error) = 'object'
+                 THEN json_set(error, '$.traceback', NULL) ELSE error END,
+    progress = CASE WHEN json_type(progress) = 'object'
+                    THEN json_set(progress, '$.message', NULL) ELSE progress END,
+    purged_at = coalesce(purged_at, :now)
+WHERE row = :row AND finished_at IS NOT NULL
+RETURNING purged_at;
+
+-- name: purge_task_attempts
+UPDATE attempts SET error = json_set(error, '$.traceback', NULL)
+WHERE row = :row AND json_type(error) = 'object';
+
+-- name: purge_task_logs
+DELETE FROM task_logs WHERE row = :row;
+
+-- name: unpurged_ended
+-- Ended tasks of a function not purged yet whose deliveries are settled (a pending delivery
+-- still reads the task's result), oldest first (the partial index tasks_unpurged).
+SELECT t.row, t.id, t.status FROM tasks t
+WHERE t.tenant = :tenant AND t.function = :function
+  AND t.finished_at IS NOT NULL AND t.purged_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.row = t.row AND d.status = 'pending')
+ORDER BY t.row LIMIT :limit;
+
+-- name: task_purged_at
+SELECT purged_at FROM tasks WHERE row = :row;
+
 -- name: save_progress
 UPDATE tasks SET progress = :progress
 WHERE row = :row AND attempt = :attempt AND status = 'Running';
@@ -282,9 +320,10 @@ SELECT row FROM tasks WHERE tenant = :tenant AND id = :id;
 -- reads --------------------------------------------------------------------------------------
 
 -- name: get_task
+-- The 20 task columns, then `attributes` (only a single task's read carries it).
 SELECT row, id, tenant, function, status, attempt, max_attempts, priority, payload,
        created_at, run_at, started_at, finished_at, result, error, progress, checkpoint,
-       instance_id, node, rerun_of
+       instance_id, node, rerun_of, attributes
 FROM tasks WHERE tenant = :tenant AND id = :id;
 
 -- name: task_events
@@ -571,3 +610,18 @@ WHERE :tenant IS NULL OR tenant = :tenant ORDER BY tenant, created_at, id;
 
 -- name: revoke_signing_key
 UPDATE signing_keys SET revoked_at = :now WHERE id = :id AND revoked_at IS NULL RETURNING id;
+
+-- Nodes: each node's heartbeat upserts its row; live ones were seen since a cutoff.
+
+-- name: node_heartbeat
+INSERT INTO nodes (name, role, labels, started_at, seen_at)
+VALUES (:name, :role, :labels, :started_at, :seen_at)
+ON CONFLICT (name) DO UPDATE SET
+    role = excluded.role, labels = excluded.labels, started_at = excluded.started_at,
+    seen_at = excluded.seen_at;
+
+-- name: forget_node
+DELETE FROM nodes WHERE name = :name;
+
+-- name: live_nodes
+SELECT name, role, labels, started_at, seen_at FROM nodes WHERE seen_at >= :since ORDER BY name;

@@ -100,7 +100,9 @@ class SqliteReads:
             attempts = tuple(map(attempt_from_row, conn.execute(self.q["task_attempts"], key)))
             found = conn.execute(self.q["task_deliveries"], key)
             deliveries = tuple(map(delivery_from_row, found))
-        return dataclasses.replace(task_from_row(row, events, attempts), deliveries=deliveries)
+            (purged_at,) = conn.execute(self.q["task_purged_at"], key).fetchone()
+        task = task_from_row(row, events, attempts)
+        return dataclasses.replace(task, deliveries=deliveries, purged_at=purged_at)
 
     def list_tasks(
         self, conn: sqlite3.Connection, query: TaskQuery

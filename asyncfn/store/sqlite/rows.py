@@ -51,7 +51,9 @@ def task_from_row(
     events: tuple[TaskEvent, ...] = (),
     attempts: tuple[Attempt, ...] = (),
 ) -> Task:
-    """A task from the 20 columns that `get_task` and `list_tasks` select, in their order."""
+    """A task from the 20 columns that `get_task` and `list_tasks` select, in their order
+    (`get_task` adds a 21st, the attributes)."""
+    attributes = json_value(row[20]) if len(row) > 20 else None
     (
         row_id,
         task_id,
@@ -73,7 +75,7 @@ def task_from_row(
         instance_id,
         node,
         rerun_of,
-    ) = row
+    ) = row[:20]
     return Task(
         row=row_id,
         id=task_id,
@@ -95,6 +97,7 @@ def task_from_row(
         instance_id=instance_id,
         node=node,
         rerun_of=rerun_of,
+        attributes=attributes,
         events=events,
         attempts=attempts,
     )

@@ -35,17 +35,26 @@ from asyncfn.domain.models import (
     Task,
     TaskQuery,
 )
+from asyncfn.domain.placement import NodeRecord
 from asyncfn.domain.schedules import Schedule
 from asyncfn.domain.states import TaskStatus
 from asyncfn.domain.stats import RECENT_ENDED, FunctionStats, QueueStat
 from asyncfn.domain.tenants import ApiKey, SigningKey, Tenant
 from asyncfn.domain.triggers import Trigger
-from asyncfn.store.base import Control, Finish, LostTask, NewLogLine, RetryLater
+from asyncfn.store.base import (
+    Control,
+    Finish,
+    LostTask,
+    NewLogLine,
+    PurgeResult,
+    RetryLater,
+)
 from asyncfn.store.group_commit import GroupCommitter
 from asyncfn.store.migrate import discover, migrate_sqlite
 from asyncfn.store.sql import load_queries
 from asyncfn.store.sqlite.control import SqliteControl
 from asyncfn.store.sqlite.flow import SqliteFlow
+from asyncfn.store.sqlite.nodes import SqliteNodes
 from asyncfn.store.sqlite.reads import SqliteReads
 from asyncfn.store.sqlite.rows import function_from_row
 from asyncfn.store.sqlite.schedules import SqliteSchedules
@@ -81,6 +90,7 @@ class SqliteStore:
         self._schedules = SqliteSchedules(queries, self._writes)
         self._triggers = SqliteTriggers(queries)
         self._tenants = SqliteTenants(queries)
+        self._nodes = SqliteNodes(queries)
         self._writer = GroupCommitter(
             self._connect_writer, max_batch=max_batch, inline=inline, name="asyncfn-sqlite-writer"
         )
@@ -135,6 +145,8 @@ class SqliteStore:
                 raise RuntimeError(f"{self.path}: SQLite refused WAL mode (got {mode!r})")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
+            # Freed bytes (a purged payload, deleted logs) are zeroed, not left in free space.
+            conn.execute("PRAGMA secure_delete = ON")
         except BaseException:
             conn.close()
             raise
@@ -338,6 +350,18 @@ class SqliteStore:
         if limit <= 0:
             return 0
         op = partial(self._upkeep.purge_finished, finished_before=finished_before, limit=limit)
+        return await self._write(op)
+
+    async def purge_task(self, tenant: str, task_id: str, now: float) -> PurgeResult | None:
+        op = partial(self._upkeep.purge_task, tenant=tenant, task_id=task_id, now=now)
+        return await self._write(op)
+
+    async def purge_unretained(self, tenant: str, function: str, now: float, limit: int) -> int:
+        if limit <= 0:
+            return 0
+        op = partial(
+            self._upkeep.purge_unretained, tenant=tenant, function=function, now=now, limit=limit
+        )
         return await self._write(op)
 
     async def save_progress(
@@ -545,3 +569,13 @@ class SqliteStore:
     async def shared_secret(self, name: str, candidate: bytes, now: float) -> bytes:
         op = partial(self._tenants.secret, name=name, value=candidate, now=now)
         return await self._write(op)
+
+    # -- nodes (placement) -------------------------------------------------------------------
+    async def heartbeat_node(self, node: NodeRecord) -> None:
+        await self._write(partial(self._nodes.heartbeat, node=node))
+
+    async def forget_node(self, name: str) -> None:
+        await self._write(partial(self._nodes.forget, name=name))
+
+    async def live_nodes(self, since: float) -> list[NodeRecord]:
+        return await self._read(partial(self._nodes.live, since=since))

@@ -75,6 +75,7 @@ def _task_params(task_id: str, item: Submission, fixed: _TaskFields, now: float)
         "payload": item.payload,
         "now": now,
         "run_at": now if item.run_at is None else item.run_at,
+        "attributes": json_text(item.attributes),
     }
 
 
