@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import logging
 import signal
 import sys
@@ -48,6 +49,20 @@ from asyncfn.settings import Settings
 from asyncfn.store import open_store
 
 log = logging.getLogger("asyncfn.node")
+
+SERVICE_STOP_S = 8.0
+"""The longest one service may take to stop (the dispatcher's grace for running attempts and
+its pools' own grace fit within it)."""
+
+
+def _task_stacks() -> str:
+    """Where every asyncio task of the loop is waiting: for a shutdown that does not end."""
+    lines = []
+    for task in asyncio.all_tasks():
+        frames = task.get_stack(limit=3)
+        where = " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in reversed(frames))
+        lines.append(f"  {task.get_name()}: {where}")
+    return "\n".join(lines)
 
 
 class InsecureExposure(RuntimeError):
@@ -239,13 +254,29 @@ class Node:
             await self.deploy_folder(folder)
 
     async def stop(self) -> None:
+        """Stop the services in reverse, each within SERVICE_STOP_S (one that takes longer is
+        logged with what every task was waiting on, and left behind: a shutdown must end),
+        then close the store."""
         while self._started:
             service = self._started.pop()
             try:
-                await service.stop()
+                async with asyncio.timeout(SERVICE_STOP_S):
+                    await service.stop()
+            except TimeoutError:
+                log.error(
+                    "stopping %s took over %.0f s; going on with the shutdown. Tasks:\n%s",
+                    service.name,
+                    SERVICE_STOP_S,
+                    _task_stacks(),
+                )
             except Exception:
                 log.exception("stopping %s failed; going on with the shutdown", service.name)
-        await self.store.close()
+        try:
+            async with asyncio.timeout(SERVICE_STOP_S):
+                await self.store.close()
+        except TimeoutError:
+            log.error("closing the store took over %.0f s:\n%s", SERVICE_STOP_S, _task_stacks())
+        log.info("node %s stopped", self.settings.node_name)
 
     async def _refuse_open_exposure(self) -> None:
         """Auth is off only on loopback with no keys: refuse any other address without them."""
@@ -290,6 +321,7 @@ def _read_functions(folder: Path) -> list[tuple[str, dict[str, Any], bytes]]:
 def serve(settings: Settings) -> None:
     """Run a node with its HTTP server until SIGINT/SIGTERM or a service failure."""
     configure_logging(settings.log_level, settings.log_format)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1`: every thread's stack
     uvloop.run(_serve(settings))
 
 

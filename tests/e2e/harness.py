@@ -93,9 +93,13 @@ class Server:
         try:
             return self.proc.wait(20)
         except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGUSR1)  # the node dumps every thread's stack
+            time.sleep(0.5)
             self.proc.kill()
             self.proc.wait(5)
-            raise
+            raise AssertionError(
+                f"node {self.name} did not stop within 20 s:\n{self.log()[-6000:]}"
+            ) from None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
