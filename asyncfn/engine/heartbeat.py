@@ -49,7 +49,9 @@ class NodeHeartbeat:
         try:
             await self._store.forget_node(self._record.name)
         except Exception:  # the row ages out of the live window anyway
-            log.warning("could not remove node %s from the nodes table", self._record.name)
+            log.warning(
+                "could not remove node %s from the nodes table", self._record.name, exc_info=True
+            )
 
     async def beat(self) -> None:
         """Write this node's row with `seen_at` now."""
