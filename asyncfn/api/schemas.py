@@ -10,7 +10,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from asyncfn.domain import limits
 from asyncfn.domain.errors import InvalidInput
-from asyncfn.domain.models import DEFAULT_TENANT, AsyncPolicy, FunctionSpec, RetryBackoff
+from asyncfn.domain.keying import check_expression
+from asyncfn.domain.models import (
+    DEFAULT_TENANT,
+    AsyncPolicy,
+    ConcurrencyLimit,
+    Debounce,
+    FunctionSpec,
+    RetryBackoff,
+    Throttle,
+)
 from asyncfn.domain.placement import check_labels
 from asyncfn.domain.schedules import Schedule
 from asyncfn.domain.secrets import REDACTED
@@ -87,6 +96,77 @@ def _needed(info: ValidationInfo, kind: str, value: Any, field: str) -> bool:
     return wanted
 
 
+class DeadLetterIn(BaseModel):
+    """`async.on_dead_letter`: tasks that end Failed or Expired after all their retries are
+    listed at `GET /v1/dead-letters`; `{"type": "list"}` keeps them only there, an `http` or
+    `function` destination (as in `on_failure`) also gets each one's record."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["list", "http", "function"]
+    url: str | None = Field(None, max_length=2_048)
+    secret: str | None = Field(None, max_length=256)
+    function: str | None = None
+
+    def to_config(self) -> dict[str, Any]:
+        """The stored config; InvalidInput naming the field for a destination that is not one."""
+        if self.type == "list":
+            for name in ("url", "secret", "function"):
+                if getattr(self, name) is not None:
+                    raise InvalidInput(
+                        f"{name} does not apply to a list dead letter",
+                        field=f"async.on_dead_letter.{name}",
+                    )
+            return {"type": "list"}
+        try:
+            given = self.model_dump(exclude_none=True)
+            destination = DestinationIn(**given)
+        except ValueError as exc:
+            raise InvalidInput(_first_error(exc), field="async.on_dead_letter") from exc
+        return destination.to_config()
+
+
+def _first_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return f"{where}: {first.get('msg', '')}" if where else str(first.get("msg", ""))
+    return str(exc)
+
+
+class ConcurrencyLimitIn(BaseModel):
+    """One limit of `concurrency`: at most `limit` running tasks per value of `key`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(
+        description="a JSON pointer into the payload (/customer_id), tenant, or header:<Name>"
+    )
+    limit: int = Field(ge=limits.KEY_LIMIT[0], le=limits.KEY_LIMIT[1])
+    strategy: Literal["queue", "cancel_newest", "cancel_oldest"] = Field(
+        "queue",
+        description="a task whose key is at its limit: waits (keys take turns), ends Stopped"
+        " (cancel_newest), or stops the oldest running task of that key (cancel_oldest)",
+    )
+
+
+class DebounceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(description="as a concurrency key")
+    window_s: float = Field(gt=0, le=limits.DEBOUNCE_S_MAX)
+    max_wait_s: float = Field(gt=0, le=limits.DEBOUNCE_S_MAX)
+
+
+class ThrottleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(description="as a concurrency key")
+    per_s: float = Field(ge=limits.RATE_LIMIT[0], le=limits.RATE_LIMIT[1])
+    burst: int = Field(1, ge=limits.RATE_BURST[0], le=limits.RATE_BURST[1])
+
+
 class AsyncPolicyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -99,6 +179,7 @@ class AsyncPolicyIn(BaseModel):
     )
     on_success: DestinationIn | None = None
     on_failure: DestinationIn | None = None
+    on_dead_letter: DeadLetterIn | None = None
 
 
 class FunctionIn(BaseModel):
@@ -164,6 +245,20 @@ class FunctionIn(BaseModel):
         " live node matches (stats show `placement.placeable` false)",
     )
 
+    concurrency: list[ConcurrencyLimitIn] = Field(
+        default_factory=list,
+        max_length=limits.KEY_LIMITS_MAX,
+        description="up to 3 limits on running tasks per key value, held across the cluster",
+    )
+    debounce: DebounceIn | None = Field(
+        None,
+        description="tasks with the same key within window_s collapse into the latest, run at"
+        " most max_wait_s after the first",
+    )
+    throttle: ThrottleIn | None = Field(
+        None, description="per key, at most per_s starts a second; the rest wait, in order"
+    )
+
     @field_validator("command")
     @classmethod
     def _command_words(cls, value: list[str] | None) -> list[str] | None:
@@ -196,6 +291,16 @@ class FunctionIn(BaseModel):
             raise InvalidInput("min_instances must not exceed max_instances", field="min_instances")
         if self.rate_burst is not None and self.rate_limit is None:
             raise InvalidInput("rate_burst needs a rate_limit", field="rate_burst")
+        for i, limit in enumerate(self.concurrency):
+            check_expression(limit.key, f"concurrency.{i}.key")
+        if self.debounce is not None:
+            check_expression(self.debounce.key, "debounce.key")
+            if self.debounce.max_wait_s < self.debounce.window_s:
+                raise InvalidInput(
+                    "max_wait_s must be at least window_s", field="debounce.max_wait_s"
+                )
+        if self.throttle is not None:
+            check_expression(self.throttle.key, "throttle.key")
         policy = self.async_
         return FunctionSpec(
             name=name,
@@ -217,12 +322,28 @@ class FunctionIn(BaseModel):
                 max_event_age_s=policy.max_event_age_s,
                 on_success=policy.on_success.to_config() if policy.on_success else None,
                 on_failure=policy.on_failure.to_config() if policy.on_failure else None,
+                on_dead_letter=(
+                    policy.on_dead_letter.to_config() if policy.on_dead_letter else None
+                ),
             ),
             env=dict(self.env),
             priority=self.priority,
             stop_grace_s=self.stop_grace_s,
             retain_payload=self.retain_payload,
             requires=dict(self.requires),
+            concurrency=tuple(
+                ConcurrencyLimit(c.key, c.limit, c.strategy) for c in self.concurrency
+            ),
+            debounce=(
+                Debounce(self.debounce.key, self.debounce.window_s, self.debounce.max_wait_s)
+                if self.debounce
+                else None
+            ),
+            throttle=(
+                Throttle(self.throttle.key, self.throttle.per_s, self.throttle.burst)
+                if self.throttle
+                else None
+            ),
         )
 
 

@@ -19,6 +19,10 @@ RATE_LIMIT = (0.01, 100_000.0)
 RATE_BURST = (1, 100_000)
 MAX_RUNNING = (1, 1_000_000)
 """Running tasks of one tenant across the cluster."""
+KEY_LIMIT = (1, 100_000)
+"""Running tasks per value of one concurrency key."""
+KEY_LIMITS_MAX = 3
+DEBOUNCE_S_MAX = 86_400.0
 MAX_RETRIES = (0, 8)
 MAX_RETRIES_DEFAULT = 3
 MAX_EVENT_AGE_S = (1, 7 * 86_400)

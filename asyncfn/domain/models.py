@@ -13,6 +13,7 @@ from asyncfn.domain import limits
 from asyncfn.domain.states import TaskStatus
 
 Runtime = Literal["python", "command"]
+ConcurrencyStrategy = Literal["queue", "cancel_newest", "cancel_oldest"]
 DEFAULT_TENANT = "default"
 
 
@@ -31,6 +32,9 @@ class AsyncPolicy:
     max_event_age_s: int = limits.MAX_EVENT_AGE_S_DEFAULT
     on_success: dict[str, Any] | None = None
     on_failure: dict[str, Any] | None = None
+    on_dead_letter: dict[str, Any] | None = None
+    """Where a task goes that ends Failed or Expired after all its retries (the dead-letter
+    list, and a destination when the config names one); None: no dead letters are kept."""
 
     @property
     def max_attempts(self) -> int:
@@ -97,6 +101,37 @@ class Delivery:
 
 
 @dataclass(frozen=True, slots=True)
+class ConcurrencyLimit:
+    """At most `limit` running tasks per value of `key` (a `domain.keying` expression); what a
+    task whose key is at its limit does is the `strategy`."""
+
+    key: str
+    limit: int
+    strategy: ConcurrencyStrategy = "queue"
+
+
+@dataclass(frozen=True, slots=True)
+class Debounce:
+    """Tasks with the same `key` value submitted within `window_s` of the previous one collapse
+    into the latest, which runs `window_s` after it came, and at most `max_wait_s` after the
+    first of them."""
+
+    key: str
+    window_s: float
+    max_wait_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Throttle:
+    """At most `per_s` tasks per second per `key` value start their run (`burst` at once);
+    submissions over the rate are delayed in order, never refused."""
+
+    key: str
+    per_s: float
+    burst: int = 1
+
+
+@dataclass(frozen=True, slots=True)
 class FunctionSpec:
     """A deployed function: what runs (runtime, handler or command, code) and its limits."""
 
@@ -126,6 +161,10 @@ class FunctionSpec:
     paused: bool = False
     requires: dict[str, str] = field(default_factory=dict)
     """Placement: labels a node must hold (same values) to run the function's tasks."""
+    concurrency: tuple[ConcurrencyLimit, ...] = ()
+    """Up to 3 limits on running tasks per key value, held across the cluster."""
+    debounce: Debounce | None = None
+    throttle: Throttle | None = None
     code_sha256: str | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
@@ -166,7 +205,27 @@ class FunctionSpec:
         data["async_policy"] = AsyncPolicy(retry_backoff=RetryBackoff(**backoff), **policy)
         if data.get("command") is not None:
             data["command"] = tuple(data["command"])
+        data["concurrency"] = tuple(ConcurrencyLimit(**c) for c in data.get("concurrency") or ())
+        if data.get("debounce") is not None:
+            data["debounce"] = Debounce(**data["debounce"])
+        if data.get("throttle") is not None:
+            data["throttle"] = Throttle(**data["throttle"])
         return cls(**data)
+
+    @property
+    def keyed(self) -> bool:
+        """Whether submissions need their keys evaluated (`domain.keying`)."""
+        return bool(self.concurrency) or self.debounce is not None or self.throttle is not None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskKeys:
+    """A task's key values, evaluated once at submission from the function's expressions:
+    one per `FunctionSpec.concurrency` limit, in order, and the debounce and throttle keys."""
+
+    concurrency: tuple[str, ...] = ()
+    debounce: str | None = None
+    throttle: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +238,8 @@ class Submission:
     priority: int | None = None
     attributes: dict[str, str] | None = None
     """Kept on the task as given: the CloudEvents context of an event (api/cloudevents.py)."""
+    keys: TaskKeys | None = None
+    """Set by the submitter for a function with keys (`FunctionSpec.keyed`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,11 +3,13 @@ committed by the store) and tells the dispatcher at once, so submit→start need
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from asyncfn.domain.errors import FunctionNotReady
-from asyncfn.domain.models import FunctionSpec, Submission, Submitted
+from asyncfn.domain.keying import KeyReader
+from asyncfn.domain.models import FunctionSpec, Submission, Submitted, TaskKeys
 from asyncfn.engine.catalog import FunctionCatalog, FunctionKey
 from asyncfn.metrics import NodeMetrics
 from asyncfn.store.base import Store
@@ -39,10 +41,17 @@ class Submitter:
         return spec
 
     async def submit(
-        self, tenant: str, name: str, submissions: Sequence[Submission]
+        self,
+        tenant: str,
+        name: str,
+        submissions: Sequence[Submission],
+        headers: Mapping[str, str] | None = None,
     ) -> list[Submitted]:
-        """Commit `submissions` as new tasks of one function, in one transaction."""
+        """Commit `submissions` as new tasks of one function, in one transaction. `headers`
+        (lower-case names) are the request's, for keys read from a header."""
         spec = self.function(tenant, name)
+        if spec.keyed:
+            submissions = [with_keys(spec, s, headers) for s in submissions]
         now = self._clock()
         results = await self._store.submit_many(
             tenant,
@@ -71,3 +80,16 @@ class Submitter:
         if earliest is not None:
             self._notify(key, earliest)
         return results
+
+
+def with_keys(
+    spec: FunctionSpec, submission: Submission, headers: Mapping[str, str] | None
+) -> Submission:
+    """`submission` with its key values (`TaskKeys`) evaluated from `spec`'s expressions."""
+    reader = KeyReader(submission.payload, spec.tenant, headers)
+    keys = TaskKeys(
+        concurrency=reader.values([c.key for c in spec.concurrency]),
+        debounce=reader.value(spec.debounce.key) if spec.debounce else None,
+        throttle=reader.value(spec.throttle.key) if spec.throttle else None,
+    )
+    return dataclasses.replace(submission, keys=keys)

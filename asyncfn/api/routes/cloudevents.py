@@ -195,7 +195,7 @@ async def receive(node: NodeServices, name: str, request: Request) -> Response:
     node.submitter.function(tenant, name)
     submissions = await _submissions(node, name, request)
     node.flow.admit(tenant, len(submissions))
-    results = await node.submitter.submit(tenant, name, submissions)
+    results = await node.submitter.submit(tenant, name, submissions, request.headers)
     items = [
         {"task_id": r.task_id, "status": r.status.value, "created": r.created} for r in results
     ]

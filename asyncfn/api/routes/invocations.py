@@ -158,7 +158,7 @@ async def invoke(node: NodeServices, name: str, request: Request) -> Response:
     payload = await read_body(request, node.settings.payload_max_bytes)
     submission = submission_from_headers(request.headers, payload, time.time())
     node.flow.admit(tenant, 1)
-    (submitted,) = await node.submitter.submit(tenant, name, [submission])
+    (submitted,) = await node.submitter.submit(tenant, name, [submission], request.headers)
     if not submitted.created:
         raise DuplicateTask(submitted.task_id, submitted.status.value)
     if kind == "Sync":
@@ -215,7 +215,7 @@ async def invoke_batch(node: NodeServices, name: str, request: Request) -> Respo
         _batch_item(item, i, now, node.settings.payload_max_bytes) for i, item in enumerate(items)
     ]
     node.flow.admit(tenant, len(submissions))
-    results = await node.submitter.submit(tenant, name, submissions)
+    results = await node.submitter.submit(tenant, name, submissions, request.headers)
     return json_response(
         {
             "items": [

@@ -1,0 +1,15 @@
+-- 0014: debounce and throttle. A debounced task keeps its key and when the first task of its
+-- run of collapsed submissions came (max_wait_s counts from there); a throttle keeps, per key,
+-- the theoretical arrival time of its next task (GCRA).
+-- Applied migrations are never edited: change the schema in a new numbered file.
+
+ALTER TABLE tasks ADD COLUMN debounce_key TEXT;
+ALTER TABLE tasks ADD COLUMN debounce_first_at REAL;
+
+CREATE TABLE throttle_state (
+    tenant TEXT NOT NULL,
+    function TEXT NOT NULL,
+    key TEXT NOT NULL,
+    tat REAL NOT NULL,
+    PRIMARY KEY (tenant, function, key)
+) WITHOUT ROWID;

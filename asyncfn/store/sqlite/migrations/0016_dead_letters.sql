@@ -1,0 +1,16 @@
+-- 0016: dead letters: tasks of a function with async.on_dead_letter that ended Failed or
+-- Expired after all their retries, until rerun (rerun_as) or retention deletes the task.
+-- Applied migrations are never edited: change the schema in a new numbered file.
+
+CREATE TABLE dead_letters (
+    row INTEGER PRIMARY KEY REFERENCES tasks (row) ON DELETE CASCADE,
+    tenant TEXT NOT NULL,
+    function TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    status TEXT NOT NULL,          -- Failed or Expired
+    reason TEXT,                   -- JSON: the task's error
+    at REAL NOT NULL,
+    rerun_as TEXT,                 -- the id of the rerun task, once rerun
+    rerun_at REAL
+);
+CREATE INDEX dead_letters_list ON dead_letters (tenant, row DESC);
