@@ -81,13 +81,18 @@ SELECT data FROM code_bundles WHERE sha256 = %(sha256)s;
 -- function's dispatchers (on commit) when a new task is due now.
 WITH input AS (
     SELECT * FROM unnest(%(ids)s::text[], %(priorities)s::integer[], %(payloads)s::bytea[],
-                         %(run_ats)s::float8[], %(details)s::text[], %(attributes)s::text[])
-        WITH ORDINALITY AS i (id, priority, payload, run_at, detail, attributes, ord)
+                         %(run_ats)s::float8[], %(details)s::text[], %(attributes)s::text[],
+                         %(ckey1)s::text[], %(ckey2)s::text[], %(ckey3)s::text[],
+                         %(debounce_key)s::text[], %(throttle_key)s::text[])
+        WITH ORDINALITY AS i (id, priority, payload, run_at, detail, attributes, ckey1, ckey2,
+                              ckey3, debounce_key, throttle_key, ord)
 ), inserted AS (
     INSERT INTO tasks (id, tenant, function, status, attempt, max_attempts, priority, payload,
-                       created_at, run_at, attributes)
+                       created_at, run_at, attributes, ckey1, ckey2, ckey3, debounce_key,
+                       throttle_key)
     SELECT id, %(tenant)s::text, %(function)s::text, 'Enqueued', 0, %(max_attempts)s, priority,
-           payload, %(now)s, run_at, attributes
+           payload, %(now)s, run_at, attributes, ckey1, ckey2, ckey3, debounce_key,
+           throttle_key
     FROM input ORDER BY ord
     ON CONFLICT (tenant, id) DO NOTHING
     RETURNING row, id, run_at

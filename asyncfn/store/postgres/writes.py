@@ -26,6 +26,7 @@ from asyncfn.store.postgres.rows import (
     json_text,
 )
 from asyncfn.store.sqlite.writes import IN_ATTEMPT, new_task_ids
+from asyncfn.store.taskkeys import key_arrays, key_columns
 
 S = TaskStatus
 Ending = TypeVar("Ending", Finish, RetryLater)
@@ -173,6 +174,7 @@ class PgWrites:
                 for i in items
             ],
             "attributes": [json_text(i.attributes) for i in items],
+            **key_arrays([key_columns(i.keys) for i in items]),
             "tenant": tenant,
             "function": function,
             "now": now,

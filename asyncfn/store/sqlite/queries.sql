@@ -58,17 +58,19 @@ SELECT data FROM code_bundles WHERE sha256 = :sha256;
 
 -- name: insert_task
 INSERT INTO tasks (id, tenant, function, status, attempt, max_attempts, priority, payload,
-                   created_at, run_at, attributes)
+                   created_at, run_at, attributes, ckey1, ckey2, ckey3, debounce_key,
+                   throttle_key)
 VALUES (:id, :tenant, :function, 'Enqueued', 0, :max_attempts, :priority, :payload,
-        :now, :run_at, :attributes)
+        :now, :run_at, :attributes, :ckey1, :ckey2, :ckey3, :debounce_key, :throttle_key)
 ON CONFLICT (tenant, id) DO NOTHING;
 
 -- name: insert_new_task
 -- A task with a freshly generated id, which cannot be taken.
 INSERT INTO tasks (id, tenant, function, status, attempt, max_attempts, priority, payload,
-                   created_at, run_at, attributes)
+                   created_at, run_at, attributes, ckey1, ckey2, ckey3, debounce_key,
+                   throttle_key)
 VALUES (:id, :tenant, :function, 'Enqueued', 0, :max_attempts, :priority, :payload,
-        :now, :run_at, :attributes);
+        :now, :run_at, :attributes, :ckey1, :ckey2, :ckey3, :debounce_key, :throttle_key);
 
 -- name: task_row_status
 SELECT row, status FROM tasks WHERE tenant = :tenant AND id = :id;

@@ -23,6 +23,7 @@ from asyncfn.domain.states import TaskStatus, sources_of
 from asyncfn.store.base import Finish, NewLogLine, RetryLater
 from asyncfn.store.sqlite.outbox import SqliteOutbox
 from asyncfn.store.sqlite.rows import function_config, json_text
+from asyncfn.store.taskkeys import key_columns
 
 Connection = sqlite3.Connection
 S = TaskStatus
@@ -76,6 +77,7 @@ def _task_params(task_id: str, item: Submission, fixed: _TaskFields, now: float)
         "now": now,
         "run_at": now if item.run_at is None else item.run_at,
         "attributes": json_text(item.attributes),
+        **key_columns(item.keys),
     }
 
 

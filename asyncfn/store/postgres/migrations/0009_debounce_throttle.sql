@@ -5,6 +5,7 @@
 
 ALTER TABLE tasks ADD COLUMN debounce_key text;
 ALTER TABLE tasks ADD COLUMN debounce_first_at double precision;
+ALTER TABLE tasks ADD COLUMN throttle_key text;
 
 CREATE TABLE throttle_state (
     tenant text NOT NULL,

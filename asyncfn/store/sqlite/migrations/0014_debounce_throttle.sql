@@ -5,6 +5,7 @@
 
 ALTER TABLE tasks ADD COLUMN debounce_key TEXT;
 ALTER TABLE tasks ADD COLUMN debounce_first_at REAL;
+ALTER TABLE tasks ADD COLUMN throttle_key TEXT;
 
 CREATE TABLE throttle_state (
     tenant TEXT NOT NULL,
