@@ -18,8 +18,20 @@ probes = APIRouter(tags=["system"])
 
 WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
 # The dashboard's files, served under /ui/ (a fixed list: nothing else in the folder is exposed).
+JS = "text/javascript; charset=utf-8"
 WEB_ASSETS = {
-    "app.js": "text/javascript; charset=utf-8",
+    **dict.fromkeys(
+        (
+            "app.js",
+            "ui.js",
+            "functions.js",
+            "tasks.js",
+            "task.js",
+            "operations.js",
+            "deadletters.js",
+        ),
+        JS,
+    ),
     "style.css": "text/css; charset=utf-8",
 }
 NO_CACHE = {"Cache-Control": "no-cache"}
