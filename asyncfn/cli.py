@@ -15,7 +15,15 @@ import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from asyncfn import cli_functions, cli_tenants, cli_top, cli_triggers, node
+from asyncfn import (
+    cli_deadletters,
+    cli_functions,
+    cli_operations,
+    cli_tenants,
+    cli_top,
+    cli_triggers,
+    node,
+)
 from asyncfn import cli_render as render
 from asyncfn.cli_target import Target, connect, opt
 from asyncfn.client import DEFAULT_URL
@@ -327,6 +335,8 @@ cli_top.register(app)
 app.add_typer(cli_triggers.app)
 app.add_typer(cli_tenants.tenants_app)
 app.add_typer(cli_tenants.keys_app)
+app.add_typer(cli_deadletters.app)
+cli_operations.register(app)
 
 
 def main() -> None:

@@ -10,6 +10,8 @@ from typing import Annotated, Any
 import typer
 
 from asyncfn import cli_render as render
+from asyncfn.cli_keys import concurrency_flags
+from asyncfn.cli_shaping import debounce_body, throttle_body
 from asyncfn.cli_target import connect, opt
 
 FunctionName = Annotated[str, typer.Argument(metavar="NAME", help="The function.")]
@@ -58,7 +60,15 @@ def deploy(
     timeout: Annotated[int | None, opt("TIMEOUT", "Seconds a task may run.")] = None,
     memory: Annotated[int | None, opt("MEMORY", "Memory of an instance, MB.")] = None,
     max_instances: Annotated[int | None, opt("FUNCTION_MAX_INSTANCES", "Most instances.")] = None,
-    concurrency: Annotated[int | None, opt("CONCURRENCY", "Tasks one instance runs.")] = None,
+    concurrency: Annotated[
+        list[str] | None,
+        opt(
+            "CONCURRENCY",
+            "KEY=LIMIT[:STRATEGY]: most running tasks per key value, e.g. /customer_id=2 or"
+            " tenant=5:cancel_oldest (repeatable, up to 3); a bare number: tasks one instance"
+            " runs.",
+        ),
+    ] = None,
     min_instances: Annotated[int | None, opt("MIN_INSTANCES", "Warm instances kept.")] = None,
     max_concurrency: Annotated[
         int | None, opt("MAX_CONCURRENCY", "Most tasks running at once, cluster-wide.")
@@ -87,17 +97,30 @@ def deploy(
         Path | None,
         opt("CONFIG", "A JSON file of function config; flags override it.", "--config"),
     ] = None,
+    debounce: Annotated[
+        str | None,
+        opt(
+            "DEBOUNCE",
+            "KEY:WINDOW_S:MAX_WAIT_S: tasks of one key within the window collapse into the"
+            " latest (e.g. /doc_id:2:30).",
+        ),
+    ] = None,
+    throttle: Annotated[
+        str | None,
+        opt("THROTTLE", "KEY:PER_S[:BURST]: starts per second per key, the rest delayed in order."),
+    ] = None,
 ) -> None:
     """Create or update a function and upload its code."""
     if handler is not None and command is not None:
         raise typer.BadParameter("give --handler or --command, not both")
     if code is not None and not code.exists():
         raise typer.BadParameter(f"{code} does not exist", param_hint="--code")
+    per_instance, key_limits = concurrency_flags(concurrency or [])
     flags = {
         "timeout_s": timeout,
         "memory_mb": memory,
         "max_instances": max_instances,
-        "instance_concurrency": concurrency,
+        "instance_concurrency": per_instance,
         "min_instances": min_instances,
         "max_concurrency": max_concurrency,
         "rate_limit": rate_limit,
@@ -105,6 +128,12 @@ def deploy(
         "retain_payload": retain_payload,
     }
     body = _function_body(config_file, flags, retries, env or [])
+    if key_limits:
+        body["concurrency"] = key_limits
+    if debounce is not None:
+        body["debounce"] = debounce_body(debounce)
+    if throttle is not None:
+        body["throttle"] = throttle_body(throttle)
     if require:
         pairs = dict(_key_value(item, "--require") for item in require)
         body["requires"] = {**(body.get("requires") or {}), **pairs}

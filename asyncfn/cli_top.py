@@ -30,6 +30,7 @@ COLUMNS = (
     "RUN P50/P99",
     "MAX CONC",
     "RATE LIMIT",
+    "BUSIEST KEY",
 )
 
 
@@ -57,6 +58,14 @@ def _limit(value: Any) -> str:
     return "-" if value is None else f"{value:g}"
 
 
+def _busiest_key(keys: Any) -> str:
+    """The first concurrency limit's busiest value: `value running/limit +waiting`."""
+    if not keys or not keys[0].get("busiest"):
+        return "-"
+    first, top = keys[0], keys[0]["busiest"][0]
+    return f"{top['value']} {top['running']}/{first['limit']} +{top['waiting']}"
+
+
 def stats_table(stats: Iterable[Mapping[str, Any]], title: str | None = None) -> Table:
     """One row per function's stats answer (`GET /v1/functions/{name}/stats`)."""
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, title=title, title_justify="left")
@@ -79,6 +88,7 @@ def stats_table(stats: Iterable[Mapping[str, Any]], title: str | None = None) ->
             _pair(latency.get("run")),
             _limit(limits.get("max_concurrency")),
             _limit(limits.get("rate_limit")),
+            Text(_busiest_key(item.get("keys"))),
         )
     return table
 

@@ -1,7 +1,8 @@
 """`Client` and `AsyncClient`: a node's HTTP API over httpx, blocking or awaited; HTTP only.
 
 Each is its driver (`client_drivers`) plus one set of methods per resource (`client_functions`,
-`client_invocations`, `client_tasks`, `client_schedules`, `client_triggers`, `client_tenants`);
+`client_invocations`, `client_tasks`, `client_schedules`, `client_triggers`, `client_tenants`,
+`client_deadletters` as `client.dead_letters`);
 those build their requests and read their answers through `client_calls`, so only the drivers
 differ between the two. Errors (from `client_errors`):
 
@@ -22,6 +23,7 @@ from typing import Any
 
 from asyncfn import client_calls as calls
 from asyncfn.client_calls import DEFAULT_URL, BatchItem
+from asyncfn.client_deadletters import AsyncDeadLettersApi, DeadLettersApi
 from asyncfn.client_errors import (
     ApiError,
     ConflictError,
@@ -33,6 +35,7 @@ from asyncfn.client_errors import (
 from asyncfn.client_functions import AsyncFunctionsApi, FunctionsApi
 from asyncfn.client_handles import AsyncTaskHandle, TaskHandle
 from asyncfn.client_invocations import AsyncInvocationsApi, InvocationsApi
+from asyncfn.client_operations import AsyncOperationsApi, OperationsApi
 from asyncfn.client_schedules import AsyncSchedulesApi, SchedulesApi
 from asyncfn.client_tasks import AsyncTasksApi, TasksApi
 from asyncfn.client_tenants import AsyncTenantsApi, TenantsApi
@@ -54,7 +57,16 @@ __all__ = [
 ]
 
 
-class Client(FunctionsApi, InvocationsApi, TasksApi, SchedulesApi, TriggersApi, TenantsApi):
+class Client(
+    FunctionsApi,
+    InvocationsApi,
+    TasksApi,
+    SchedulesApi,
+    TriggersApi,
+    TenantsApi,
+    DeadLettersApi,
+    OperationsApi,
+):
     """The blocking client. `transport` replaces httpx's (e.g. `httpx.MockTransport`)."""
 
     def health(self) -> dict[str, Any]:
@@ -68,6 +80,8 @@ class AsyncClient(
     AsyncSchedulesApi,
     AsyncTriggersApi,
     AsyncTenantsApi,
+    AsyncDeadLettersApi,
+    AsyncOperationsApi,
 ):
     """The asyncio client: `Client`'s methods, awaited; iterators are async iterators."""
 

@@ -92,7 +92,11 @@ class FunctionsApi(SyncDriver):
     ) -> dict[str, Any]:
         """Create or update a function, then upload its code (a directory is zipped).
 
-        `config` holds the API's fields (`timeout_s`, `memory_mb`, ...; `async_` for `async`).
+        `config` holds the API's fields (`timeout_s`, `memory_mb`, ...; `async_` for `async`),
+        e.g. `debounce={"key": "/doc_id", "window_s": 2, "max_wait_s": 30}` or
+        `throttle={"key": "tenant", "per_s": 5, "burst": 10}` (docs/debounce-throttle.md) or
+        `concurrency=[{"key": "/customer_id", "limit": 2, "strategy": "queue"}]`
+        (docs/concurrency.md).
         Answers the function, with `code_sha256` of the code just uploaded.
         """
         body = _function_config(handler, command, runtime, config)
@@ -103,7 +107,8 @@ class FunctionsApi(SyncDriver):
 
     def function_stats(self, name: str) -> dict[str, Any]:
         """`GET /v1/functions/{name}/stats`: queued, delayed, running, instances, rates,
-        latency percentiles and limits (the route's docs list every field)."""
+        latency percentiles, limits and the busiest concurrency keys (the route's docs list
+        every field)."""
         return self._run(calls.get(_stats_path(name)))
 
     def list_functions(self) -> list[dict[str, Any]]:

@@ -31,6 +31,7 @@ from asyncfn.engine.heartbeat import NodeHeartbeat
 from asyncfn.engine.janitor import Janitor
 from asyncfn.engine.keys import KeyRing
 from asyncfn.engine.leases import LeaseKeeper
+from asyncfn.engine.operations import OperationRunner
 from asyncfn.engine.reporter import AttemptReporter
 from asyncfn.engine.scaling import ScalingService
 from asyncfn.engine.scheduler import Scheduler
@@ -175,8 +176,16 @@ class Node:
             self.completions,
             metrics=self.metrics,
         )
+        self.dispatcher.on_key_limits(self.control.key_limits)
         self.cluster = ClusterSignals(
             self.store, self.catalog, self.dispatcher, self.control, self.supervisor
+        )
+        self.operations = OperationRunner(
+            self.store,
+            self.control,
+            self.supervisor,
+            node=settings.node_name,
+            lease_s=settings.lease_s,
         )
         self.deliverer = Deliverer(
             self.store,
@@ -209,6 +218,7 @@ class Node:
             self.scaling,
             self.control,
             self.cluster,
+            self.operations,
             self.deliverer,
             self.leases,
             self.triggers,
@@ -229,6 +239,7 @@ class Node:
             self.deliverer,
             self.leases,
             self.triggers,
+            self.operations,
         )
         return any(service is worker for worker in workers)
 

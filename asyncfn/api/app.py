@@ -17,9 +17,11 @@ from asyncfn.api.deps import NodeServices
 from asyncfn.api.fastpath import FastPath
 from asyncfn.api.render import json_response
 from asyncfn.api.routes import (
+    deadletters,
     functions,
     invocations,
     nodes,
+    operations,
     schedules,
     system,
     tasks,
@@ -39,8 +41,9 @@ def create_app(node: NodeServices) -> FastPath:
     )
     app.state.node = node
     errors.install(app)
-    for module in (functions, tasks, schedules, triggers, tenants, nodes, system):
+    for module in (functions, tasks, deadletters, schedules, triggers, tenants, nodes, system):
         app.include_router(module.router)
+    app.include_router(operations.router)  # /v1/tasks:stop beside tasks' /v1/tasks/{id}:stop
     app.include_router(system.probes)
 
     def openapi() -> dict[str, Any]:

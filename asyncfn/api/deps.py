@@ -15,6 +15,7 @@ from asyncfn.engine.control import TaskControl
 from asyncfn.engine.dispatcher import Dispatcher
 from asyncfn.engine.flow import FlowControl
 from asyncfn.engine.keys import KeyRing
+from asyncfn.engine.operations import OperationRunner
 from asyncfn.engine.schedules import ScheduleRunner
 from asyncfn.engine.submitter import Submitter
 from asyncfn.engine.tokens import TaskTokens
@@ -36,6 +37,7 @@ class NodeServices(Protocol):
     schedules: ScheduleRunner
     triggers: TriggerRunner
     keys: KeyRing
+    operations: OperationRunner
     tokens: TaskTokens
     metrics: NodeMetrics
 

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from starlette.responses import Response
 
-from asyncfn.domain.models import Attempt, Delivery, FunctionSpec, LogLine, Task
+from asyncfn.domain.keystats import KeyStats
+from asyncfn.domain.models import Attempt, Delivery, FunctionSpec, LogLine, Task, TaskKeys
 from asyncfn.domain.records import duration_ms, rfc3339
 from asyncfn.domain.secrets import redact
 from asyncfn.domain.states import TaskStatus
@@ -70,6 +71,7 @@ def task_json(task: Task, *, full: bool = True, now: float | None = None) -> dic
         body["payload"] = bytes_value(task.payload)
         body["purged_at"] = rfc3339(task.purged_at)
         body["attributes"] = task.attributes
+        body["keys"] = task_keys_json(task.keys)
         body["resources"] = (
             _resources(last) if last is not None and last.cpu_ms is not None else None
         )
@@ -100,6 +102,32 @@ def task_json(task: Task, *, full: bool = True, now: float | None = None) -> dic
             "delivering_ms": line.delivering_ms,
         }
     return body
+
+
+def task_keys_json(keys: TaskKeys | None) -> dict[str, Any] | None:
+    """A task's key values: one per concurrency limit, the debounce and throttle keys."""
+    if keys is None:
+        return None
+    return {
+        "concurrency": list(keys.concurrency),
+        "debounce": keys.debounce,
+        "throttle": keys.throttle,
+    }
+
+
+def key_stats_json(stats: list[KeyStats]) -> list[dict[str, Any]]:
+    """The `keys` of a function's stats: per concurrency limit, its busiest values."""
+    return [
+        {
+            "key": k.limit.key,
+            "limit": k.limit.limit,
+            "strategy": k.limit.strategy,
+            "busiest": [
+                {"value": v.value, "running": v.running, "waiting": v.waiting} for v in k.busiest
+            ],
+        }
+        for k in stats
+    ]
 
 
 def delivery_json(delivery: Delivery) -> dict[str, Any]:

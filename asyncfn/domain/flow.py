@@ -6,9 +6,9 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from asyncfn.domain.models import ClaimedTask
+from asyncfn.domain.models import ClaimedTask, ConcurrencyLimit
 
 K = TypeVar("K", bound=Hashable)
 
@@ -70,26 +70,49 @@ class TokenBucket:
 @dataclass(frozen=True, slots=True)
 class ClaimQuota:
     """What one claim may take besides its count: running caps of the function and of its tenant
-    (across the cluster), and the function's dispatch rate (a bucket the store keeps)."""
+    (across the cluster), the function's dispatch rate (a bucket the store keeps) and its
+    concurrency keys (running tasks per key value, `FunctionSpec.concurrency`)."""
 
     function_cap: int | None = None
     tenant_cap: int | None = None
     rate: float | None = None
     burst: float = 1.0
+    keys: tuple[ConcurrencyLimit, ...] = ()
 
     @property
     def unlimited(self) -> bool:
-        return self.function_cap is None and self.tenant_cap is None and self.rate is None
+        return (
+            self.function_cap is None
+            and self.tenant_cap is None
+            and self.rate is None
+            and not self.keys
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Preempt:
+    """A running task a claim asks to stop (`cancel_oldest`): a waiting task of the same key
+    value, `detail["replaced_by"]`, runs in its place once it has ended."""
+
+    row: int
+    task_id: str
+    tenant: str
+    function: str
+    detail: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
 class Claim:
     """What `Store.claim_ready` took. `capped`: the quota, not the queue, bounded it (there may
-    be more due); `retry_at`: when the rate bucket holds a token again (None: not rate-bound)."""
+    be more due); `retry_at`: when the rate bucket holds a token again (None: not rate-bound);
+    `stopped`: rows of tasks the claim ended Stopped (`cancel_newest`); `preempt`: running tasks
+    to stop (`cancel_oldest`), which the claim leaves to the engine's stop path."""
 
     tasks: list[ClaimedTask] = field(default_factory=list)
     capped: bool = False
     retry_at: float | None = None
+    stopped: tuple[int, ...] = ()
+    preempt: tuple[Preempt, ...] = ()
 
     def __len__(self) -> int:
         return len(self.tasks)

@@ -51,6 +51,8 @@ class Destination:
     url: str | None = None
     secret: str | None = None
     function: str | None = None
+    dead_letter: bool = False
+    """`async.on_dead_letter`'s destination: its record says `"dead_letter": true`."""
 
     @property
     def target(self) -> str:
@@ -63,6 +65,8 @@ class Destination:
         for key in ("url", "secret", "function"):
             if getattr(self, key) is not None:
                 config[key] = getattr(self, key)
+        if self.dead_letter:
+            config["dead_letter"] = True
         return config
 
     @classmethod
@@ -78,6 +82,7 @@ class Destination:
             url=config.get("url"),
             secret=config.get("secret"),
             function=config.get("function"),
+            dead_letter=bool(config.get("dead_letter")),
         )
 
 
@@ -250,6 +255,9 @@ class Submitted:
     status: TaskStatus
     created: bool
     row: int | None = None
+    run_at: float | None = None
+    """When a new task runs, set where the store decided it (debounce, throttle); None: as
+    the submission asked."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +312,8 @@ class Task:
     """A CloudEvent's context attributes, for a task submitted as one; None otherwise."""
     purged_at: float | None = None
     """When its payload, result, checkpoint and logs were erased (read by `get_task` only)."""
+    keys: TaskKeys | None = None
+    """Its key values (concurrency, debounce, throttle; read by `get_task` only)."""
     events: tuple[TaskEvent, ...] = ()
     attempts: tuple[Attempt, ...] = ()
     deliveries: tuple[Delivery, ...] = ()
@@ -324,6 +334,8 @@ class ClaimedTask:
     started_at: float
     checkpoint: Any = None
     run_at: float | None = None
+    attributes: dict[str, str] | None = None
+    """The task's CloudEvents context (`Submission.attributes`), for the handler's context."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from asyncfn.domain import limits
+from asyncfn.domain.deadletters import dead_letter_destination
 from asyncfn.domain.models import AsyncPolicy, Destination, RetryBackoff
 from asyncfn.domain.outcomes import (
     InstanceExited,
@@ -66,13 +67,18 @@ DESTINATION_KEYS = {"on_success": ON_SUCCESS_STATUSES, "on_failure": ON_FAILURE_
 
 
 def destinations(policy: AsyncPolicy) -> dict[str, Destination]:
-    """The policy's configured destinations by key (`on_success`, `on_failure`)."""
+    """The policy's configured destinations by key (`on_success`, `on_failure`, and
+    `on_dead_letter` when it names an http or function destination)."""
     configs = {"on_success": policy.on_success, "on_failure": policy.on_failure}
-    return {
+    found = {
         key: Destination.from_config(config, DESTINATION_KEYS[key])
         for key, config in configs.items()
         if config
     }
+    dead_letter = dead_letter_destination(policy)
+    if dead_letter is not None:
+        found["on_dead_letter"] = dead_letter
+    return found
 
 
 def destinations_for(policy: AsyncPolicy, status: TaskStatus) -> list[Destination]:

@@ -13,7 +13,7 @@ REDACTED = "(set)"
 """What the API shows in place of a secret. Given back in a PUT, it stands for the stored value,
 so a config read with GET can be sent back unchanged without overwriting the secrets."""
 
-DESTINATION_KEYS = ("on_success", "on_failure")
+DESTINATION_KEYS = ("on_success", "on_failure", "on_dead_letter")
 
 
 def redact(config: dict[str, Any]) -> dict[str, Any]:

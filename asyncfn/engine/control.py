@@ -14,8 +14,10 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from asyncfn.domain.errors import NotFound, TransitionRefused
+from asyncfn.domain.flow import Claim, Preempt
 from asyncfn.domain.models import FunctionSpec, RetryBackoff, Submitted
 from asyncfn.domain.outcomes import Stopped
 from asyncfn.domain.states import TaskStatus
@@ -24,6 +26,7 @@ from asyncfn.engine.completer import Completer
 from asyncfn.engine.completions import Completions, ended_within
 from asyncfn.engine.dispatcher import Dispatcher
 from asyncfn.engine.reporter import AttemptReporter
+from asyncfn.engine.service import background
 from asyncfn.metrics import NodeMetrics
 from asyncfn.store.base import Control, PurgeResult, Store
 from asyncfn.store.feed import ControlSignal
@@ -33,6 +36,8 @@ log = logging.getLogger("asyncfn.engine")
 S = TaskStatus
 STOP_WAIT_EXTRA_S = 3.0
 DEFAULT_GRACE_S = 2.0
+KEY_STOP_BY = "concurrency_key"
+"""Who stops a running task a cancel_oldest concurrency key replaces (its events' `by`)."""
 REMOTE_POLL_S = (0.01, 0.1)
 """The first and the longest pause between reads of a task another node is stopping."""
 
@@ -60,18 +65,25 @@ class TaskControl:
         self._reporter = reporter
         self._completions = completions
         self._clock = clock
+        self._preempting: set[int] = set()
+        self._preemptions: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         return None
 
     async def stop(self) -> None:
-        return None
+        for task in list(self._preemptions):
+            task.cancel()
+        if self._preemptions:
+            await asyncio.gather(*self._preemptions, return_exceptions=True)
 
-    async def stop_task(self, tenant: str, task_id: str, by: str) -> Control:
+    async def stop_task(
+        self, tenant: str, task_id: str, by: str, detail: dict[str, Any] | None = None
+    ) -> Control:
         """Stop a task. A queued one is Stopped at once; a running one goes Stopping, its
         process group gets SIGTERM (SIGKILL after the function's grace) and the call waits until
-        it is Stopped, up to the grace plus a few seconds."""
-        detail = {"by": by}
+        it is Stopped, up to the grace plus a few seconds. `detail` goes into its event."""
+        detail = {"by": by, **(detail or {})}
         ctl = _found(await self._store.stop(tenant, task_id, self._clock(), detail), task_id)
         if not ctl.changed and ctl.status is not S.STOPPING:
             raise TransitionRefused(task_id, ctl.status.value, S.STOPPED.value)
@@ -96,6 +108,46 @@ class TaskControl:
             if not await ended_within(stopped, within_s):
                 return ctl
         return _replace_status(ctl, S.STOPPED)
+
+    async def stop_waiting(self, tenant: str, task_ids: list[str], by: str) -> list[Control]:
+        """Stop many waiting tasks in one store transaction (a bulk stop's batch); a running
+        one is answered unchanged and `live`, for `stop_task`."""
+        stopped = await self._store.stop_waiting(tenant, task_ids, self._clock(), {"by": by})
+        for ctl in stopped:
+            if ctl.changed:
+                self._reporter.system_line(ctl.row, f"[asyncfn] stop requested by {by}")
+                self._metrics.stops.labels(ctl.function).inc()
+                self._metrics.finishes.labels(ctl.function, S.STOPPED.value).inc()
+                self._completions.notify(ctl.row)
+        return stopped
+
+    def key_limits(self, function: str, claim: Claim) -> None:
+        """A claim ended waiting tasks at a cancel_newest key limit (the store recorded them
+        Stopped as a stop of a waiting task), or asks to stop the running tasks a cancel_oldest
+        limit replaces: each goes through `stop_task`, so its node signals it, here or by the
+        cluster's control channel; one stop per task however many claims ask."""
+        for row in claim.stopped:
+            self._reporter.system_line(row, "[asyncfn] stopped: a concurrency key is at its limit")
+            self._metrics.stops.labels(function).inc()
+            self._metrics.finishes.labels(function, S.STOPPED.value).inc()
+            self._completions.notify(row)
+        for preempt in claim.preempt:
+            if preempt.row in self._preempting:
+                continue
+            self._preempting.add(preempt.row)
+            background(
+                self._preemptions,
+                self._preempt(preempt),
+                f"stopping task {preempt.task_id} for a concurrency key",
+            )
+
+    async def _preempt(self, preempt: Preempt) -> None:
+        try:
+            await self.stop_task(preempt.tenant, preempt.task_id, KEY_STOP_BY, preempt.detail)
+        except (NotFound, TransitionRefused):
+            pass  # it ended (or was stopped by someone else) before the stop came
+        finally:
+            self._preempting.discard(preempt.row)
 
     async def apply_signal(self, signal: ControlSignal) -> None:
         """A stop, suspend or resume committed through another node, for an attempt running on
@@ -184,13 +236,18 @@ class TaskControl:
         self._reporter.system_line(ctl.row, f"[asyncfn] resumed by {by}")
         return ctl
 
-    async def rerun_task(self, tenant: str, task_id: str, new_task_id: str | None) -> Submitted:
-        """A new task with a finished task's payload, linked to it by `rerun_of`."""
+    async def rerun_task(
+        self, tenant: str, task_id: str, new_task_id: str | None, *, dead_letter: bool = False
+    ) -> Submitted:
+        """A new task with a finished task's payload, linked to it by `rerun_of`; of a dead
+        letter, with its entry marked in the same transaction (AlreadyRerun the second time)."""
+        what = "dead_letter" if dead_letter else "task"
         original = await self._store.get_task(tenant, task_id)
         if original is None:
-            raise NotFound("task", task_id)
+            raise NotFound(what, task_id)
         spec = self._catalog.require(tenant, original.function)
-        submitted = await self._store.rerun(
+        rerun = self._store.rerun_dead_letter if dead_letter else self._store.rerun
+        submitted = await rerun(
             tenant,
             task_id,
             new_task_id,
@@ -199,7 +256,7 @@ class TaskControl:
             spec.priority,
         )
         if submitted is None:
-            raise NotFound("task", task_id)
+            raise NotFound(what, task_id)
         if submitted.created:
             self._dispatcher.notify((tenant, original.function))
         return submitted

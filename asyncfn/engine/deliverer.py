@@ -61,6 +61,15 @@ def chain_depth(payload: bytes) -> int:
     return depth if isinstance(depth, int) and depth >= 0 else 0
 
 
+def delivered_record(delivery: Delivery, task: Task) -> dict[str, Any]:
+    """The task's record as `delivery` sends it: with `"dead_letter": true` from an
+    `async.on_dead_letter` destination, so a receiver tells it from an on_failure delivery."""
+    record = task_record(task)
+    if delivery.destination.dead_letter:
+        record["dead_letter"] = True
+    return record
+
+
 class Deliverer:
     name = "deliverer"
 
@@ -200,13 +209,15 @@ class Deliverer:
                 f"{delivery.destination.url} is not on this node's webhook allow-list"
                 " (webhook_allow_hosts); not delivered"
             )
-        body = orjson.dumps(task_record(task))
+        body = orjson.dumps(delivered_record(delivery, task))
         timestamp = int(self._clock())
         headers = {
             "Content-Type": "application/json",
             "X-Asyncfn-Delivery": delivery.id,
             "X-Asyncfn-Timestamp": str(timestamp),
         }
+        if delivery.destination.dead_letter:
+            headers["X-Asyncfn-Dead-Letter"] = "true"
         if delivery.destination.secret:
             headers["X-Asyncfn-Signature"] = signature(delivery.destination.secret, timestamp, body)
         resp = await self._http.post(delivery.destination.url, content=body, headers=headers)
@@ -225,7 +236,7 @@ class Deliverer:
                 f"chain depth limit ({limits.CHAIN_DEPTH_MAX}) exceeded: not submitted to"
                 f" function {target!r}"
             )
-        record: dict[str, Any] = {**task_record(task), "chain_depth": depth}
+        record: dict[str, Any] = {**delivered_record(delivery, task), "chain_depth": depth}
         submission = Submission(payload=orjson.dumps(record), task_id=delivery.id)
         try:
             await self._submitter.submit(delivery.tenant, target, [submission])

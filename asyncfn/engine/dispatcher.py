@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from asyncfn.domain.flow import Claim
 from asyncfn.domain.models import ClaimedTask, FunctionSpec
 from asyncfn.domain.outcomes import NodeLost, Stopped, Succeeded
 from asyncfn.domain.placement import satisfies
@@ -31,6 +32,10 @@ log = logging.getLogger("asyncfn.engine")
 
 SWEEP_S = 1.0
 
+
+KeyLimits = Callable[[str, Claim], None]
+"""Told of a claim that ended tasks at a concurrency-key limit or asks running ones to stop
+(`Claim.stopped`, `Claim.preempt`): TaskControl.key_limits."""
 
 Credentials = Callable[[ClaimedTask, float], tuple[str | None, str | None]]
 """For a claimed task and its attempt's deadline: the API's URL and a task token for the
@@ -95,6 +100,7 @@ class Dispatcher:
         self._stopping = False
         self._pools_stopping = False
         self._stop_requested: set[int] = set()
+        self._key_limits: KeyLimits | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -140,6 +146,11 @@ class Dispatcher:
             return
         self._dirty.add(key)
         self._wake.set()
+
+    def on_key_limits(self, handler: KeyLimits) -> None:
+        """`handler(function, claim)` runs for each claim with tasks ended or to stop at a
+        concurrency-key limit."""
+        self._key_limits = handler
 
     def pools(self) -> dict[FunctionKey, InstancePool]:
         """The live pool of each function this node runs (for the autoscaler and stats)."""
@@ -353,6 +364,8 @@ class Dispatcher:
         slot.backlog = len(claimed) == count or claimed.capped
         if claimed.retry_at is not None:
             self.notify(key, claimed.retry_at)  # the rate bucket refills then
+        if (claimed.stopped or claimed.preempt) and self._key_limits is not None:
+            self._key_limits(slot.spec.name, claimed)
         for task in claimed:
             due = max(task.created_at, task.run_at or task.created_at)
             self._metrics.queue_wait.labels(task.function).observe(max(0.0, task.started_at - due))
@@ -375,6 +388,7 @@ class Dispatcher:
             checkpoint=task.checkpoint,
             api_url=api_url,
             token=token,
+            attributes=task.attributes,
         )
         try:
             result = await slot.pool.run(assignment)

@@ -136,10 +136,17 @@ class FlowControl:
         """What a claim for `spec` must respect beyond its count; None when nothing."""
         tenant = self._tenants.get(spec.tenant)
         tenant_cap = tenant.max_running if tenant is not None else None
-        if spec.max_concurrency is None and spec.rate_limit is None and tenant_cap is None:
+        if (
+            spec.max_concurrency is None
+            and spec.rate_limit is None
+            and tenant_cap is None
+            and not spec.concurrency
+        ):
             return None
         burst = burst_of(spec.rate_limit, spec.rate_burst) if spec.rate_limit else 1.0
-        return ClaimQuota(spec.max_concurrency, tenant_cap, spec.rate_limit, burst)
+        return ClaimQuota(
+            spec.max_concurrency, tenant_cap, spec.rate_limit, burst, spec.concurrency
+        )
 
     def share(self, demand: Mapping[FunctionKey, int], room: int) -> dict[FunctionKey, int]:
         """Split `room` dispatch slots among functions (see `domain.flow.FairShare`)."""

@@ -13,6 +13,7 @@ from asyncfn.domain.models import FunctionSpec, Submission, Submitted, TaskKeys
 from asyncfn.engine.catalog import FunctionCatalog, FunctionKey
 from asyncfn.metrics import NodeMetrics
 from asyncfn.store.base import Store
+from asyncfn.store.shaping import Shaping
 
 
 class Submitter:
@@ -60,6 +61,7 @@ class Submitter:
             now,
             spec.async_policy.max_attempts,
             spec.priority,
+            shaping=Shaping.of(spec),
         )
         key = (tenant, name)
         due_now = False
@@ -69,10 +71,11 @@ class Submitter:
             if not res.created:
                 continue
             created += 1
-            if sub.run_at is None or sub.run_at <= now:
+            run_at = sub.run_at if res.run_at is None else res.run_at  # the store's, if shaped
+            if run_at is None or run_at <= now:
                 due_now = True
-            elif earliest is None or sub.run_at < earliest:
-                earliest = sub.run_at
+            elif earliest is None or run_at < earliest:
+                earliest = run_at
         if created:
             self._metrics.submissions.labels(name).inc(created)
         if due_now:

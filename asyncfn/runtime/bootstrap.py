@@ -130,6 +130,7 @@ class PythonTasks:
             send=self._send,
             api_url=header.get("api_url"),
             token=header.get("token"),
+            attributes=header.get("attributes"),
         )
 
     def call(self, header: protocol.Message, payload: bytes) -> None:

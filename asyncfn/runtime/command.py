@@ -4,6 +4,7 @@ folder, payload on stdin, result from stdout, stderr lines to the task's log."""
 from __future__ import annotations
 
 import os
+import re
 import selectors
 import subprocess
 from collections import deque
@@ -15,6 +16,7 @@ from asyncfn.runtime.logs import LineSplitter
 
 STDERR_TAIL_LINES = 20
 _CHUNK = 1 << 16
+_NOT_IN_NAME = re.compile(r"[^A-Z0-9_]")
 
 
 def command_env(environ: dict[str, str], asyncfn_root: str) -> dict[str, str]:
@@ -29,6 +31,16 @@ def command_env(environ: dict[str, str], asyncfn_root: str) -> dict[str, str]:
         else:
             env.pop("PYTHONPATH")
     return env
+
+
+def attribute_env(attributes: dict[str, str] | None) -> dict[str, str]:
+    """A task's CloudEvents attributes as environment variables: `CE_` + the name in upper
+    case (`id` → `CE_ID`, `datacontenttype` → `CE_DATACONTENTTYPE`); a character a variable name
+    cannot hold becomes `_`, and a NUL (which no environment can hold) ends the value."""
+    return {
+        "CE_" + _NOT_IN_NAME.sub("_", name.upper()): str(value).partition("\0")[0]
+        for name, value in (attributes or {}).items()
+    }
 
 
 class CommandTasks:
@@ -53,7 +65,7 @@ class CommandTasks:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                env=self._env,
+                env={**self._env, **attribute_env(header.get("attributes"))},
                 preexec_fn=self._die_with_instance,
             )
         except (OSError, subprocess.SubprocessError) as exc:

@@ -60,6 +60,9 @@ class Context:
         client: an ``asyncfn.Client`` of the node that runs the task, holding a token scoped to
             the task's tenant and valid while the task lives (to submit sub-tasks, read
             tasks, ...) — never the key the task was submitted with.
+        attributes: the CloudEvents context attributes of a task submitted as an event
+            (``{"id": ..., "source": ..., "type": ..., "specversion": "1.0", ...}``, extensions
+            included, values as strings); an empty dict for any other task.
     """
 
     __slots__ = (
@@ -70,6 +73,7 @@ class Context:
         "_send",
         "_token",
         "attempt",
+        "attributes",
         "deadline",
         "function",
         "last_checkpoint",
@@ -88,12 +92,14 @@ class Context:
         send: protocol.Send,
         api_url: str | None = None,
         token: str | None = None,
+        attributes: dict[str, str] | None = None,
     ) -> None:
         self.task_id = task_id
         self.function = function
         self.attempt = attempt
         self.deadline = deadline
         self.last_checkpoint = last_checkpoint
+        self.attributes: dict[str, str] = dict(attributes or {})
         self._row = row
         self._send = send
         self._logger: logging.Logger | None = None

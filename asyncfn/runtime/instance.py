@@ -48,6 +48,8 @@ class Assignment:
     api_url: str | None = None
     token: str | None = field(default=None, repr=False)
     """A task token for `context.client` (scoped to the task's tenant, never a user's key)."""
+    attributes: dict[str, str] | None = None
+    """The task's CloudEvents context: `context.attributes`, or `CE_*` for a command."""
 
 
 class RuntimeListener(Protocol):
@@ -202,6 +204,7 @@ class Instance:
             checkpoint=a.checkpoint,
             api_url=a.api_url,
             token=a.token,
+            attributes=a.attributes,
         )
         frame = protocol.encode(message, a.payload)
         attempt = _Attempt(a, frame, self._loop.create_future(), time.monotonic())

@@ -197,8 +197,10 @@ def run_message(
     checkpoint: Any,
     api_url: str | None = None,
     token: str | None = None,
+    attributes: dict[str, str] | None = None,
 ) -> Message:
-    """`api_url` and `token` (a task token) let the handler call the platform back."""
+    """`api_url` and `token` (a task token) let the handler call the platform back;
+    `attributes` are the task's CloudEvents context."""
     return {
         "kind": RUN,
         "task_id": task_id,
@@ -209,6 +211,7 @@ def run_message(
         "checkpoint": checkpoint,
         "api_url": api_url,
         "token": token,
+        "attributes": attributes or {},
     }
 
 

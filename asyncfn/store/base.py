@@ -10,8 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from asyncfn.domain.deadletters import DeadLetter, DeadLetterCursor
 from asyncfn.domain.flow import Claim, ClaimQuota
+from asyncfn.domain.keystats import KeyStats
 from asyncfn.domain.models import (
+    ConcurrencyLimit,
     Delivery,
     FunctionSpec,
     LogLine,
@@ -20,6 +23,7 @@ from asyncfn.domain.models import (
     Task,
     TaskQuery,
 )
+from asyncfn.domain.operations import MatchedTask, Operation, OperationKind, TaskFilter
 from asyncfn.domain.outcomes import Resources
 from asyncfn.domain.placement import NodeRecord
 from asyncfn.domain.schedules import Schedule
@@ -27,6 +31,7 @@ from asyncfn.domain.states import TaskStatus
 from asyncfn.domain.stats import RECENT_ENDED, FunctionStats, QueueStat
 from asyncfn.domain.tenants import ApiKey, SigningKey, Tenant
 from asyncfn.domain.triggers import Trigger
+from asyncfn.store.shaping import Shaping
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,9 +165,15 @@ class Store(Protocol):
         now: float,
         max_attempts: int,
         default_priority: int,
+        *,
+        shaping: Shaping | None = None,
     ) -> list[Submitted]:
         """New tasks → Enqueued, all in one transaction. An item whose task id is taken in the
-        tenant comes back as the existing task (created False) and changes nothing."""
+        tenant comes back as the existing task (created False) and changes nothing.
+
+        With `shaping` (the function's debounce and throttle; items carry their `keys`), a new
+        task runs when `store.shaping.plan` says (its `Submitted.run_at`), and the waiting tasks
+        of its debounce key end Stopped, superseded by it (no deliveries)."""
 
     async def claim_ready(
         self,
@@ -308,6 +319,33 @@ class Store(Protocol):
     async def task_deliveries(self, tenant: str, task_id: str) -> list[Delivery] | None:
         """The deliveries of a task, oldest first; None when the task does not exist."""
 
+    # -- dead letters (domain/deadletters.py) -------------------------------------------------
+    # Every terminal transition that ends a task Failed or Expired lists it, in its own
+    # transaction (with the outbox), when its function has `async.on_dead_letter`.
+
+    async def list_dead_letters(
+        self,
+        tenant: str,
+        function: str | None,
+        limit: int,
+        after: DeadLetterCursor | None = None,
+    ) -> tuple[list[DeadLetter], DeadLetterCursor | None]:
+        """A page of the tenant's dead letters (of one function, or all), newest first, and
+        the cursor of the next page (None after the last)."""
+
+    async def rerun_dead_letter(
+        self,
+        tenant: str,
+        task_id: str,
+        new_task_id: str | None,
+        now: float,
+        max_attempts: int,
+        default_priority: int,
+    ) -> Submitted | None:
+        """`rerun` of the dead letter `task_id`, with its entry marked (rerun_as, rerun_at) in
+        the same transaction. None when the task is no dead letter; `AlreadyRerun` (naming the
+        rerun) when the entry was rerun before."""
+
     # -- reads -------------------------------------------------------------------------------
     async def get_task(self, tenant: str, task_id: str) -> Task | None:
         """The task with its events, attempts and deliveries."""
@@ -347,6 +385,13 @@ class Store(Protocol):
         """Counts by status (every status), and over the function's `recent` latest ended
         tasks: queue waits, attempt durations, end-to-end times, CPU summed over their attempts
         and the peak RSS; plus how many of its tasks ended in the minute before `now`."""
+
+    async def key_stats(
+        self, tenant: str, function: str, limits: Sequence[ConcurrencyLimit], top: int = 10
+    ) -> list[KeyStats]:
+        """Per limit of the function's `concurrency`, its `top` values with the most running
+        plus waiting (Enqueued) tasks. Bounded: waiting tasks are counted over at most
+        `domain.keystats.WAITING_SCAN` of the queue."""
 
     # -- schedules ---------------------------------------------------------------------------
     async def put_schedule(self, schedule: Schedule) -> bool:
@@ -403,6 +448,64 @@ class Store(Protocol):
 
     async def queue_depth(self, tenant: str, function: str) -> int:
         """How many tasks of a function wait (Enqueued or Retrying, due or not)."""
+
+    # -- bulk operations (domain/operations.py) ----------------------------------------------
+    async def count_operation_tasks(
+        self, tenant: str, kind: OperationKind, filter: TaskFilter, now: float
+    ) -> int:
+        """How many tasks of `tenant` match `filter` that `kind` acts on now (a dry run)."""
+
+    async def create_operation(
+        self, op_id: str, tenant: str, kind: OperationKind, filter: TaskFilter, now: float
+    ) -> Operation:
+        """A running operation bounded by the newest task row now, its `total` counted up to
+        that row (off the writer: a big count never holds up submissions)."""
+
+    async def get_operation(self, tenant: str, op_id: str) -> Operation | None: ...
+
+    async def list_operations(self, tenant: str, limit: int) -> list[Operation]:
+        """`tenant`'s operations, newest first."""
+
+    async def claim_operation(self, node: str, now: float, lease_until: float) -> Operation | None:
+        """Take (or renew) the oldest running operation that `node` owns or whose owner's lease
+        lapsed; None when there is none."""
+
+    async def operation_batch(self, op: Operation, limit: int) -> list[MatchedTask]:
+        """Up to `limit` tasks `op` matches and acts on now, past its cursor up to its
+        `max_row`, by row."""
+
+    async def save_operation(
+        self,
+        op_id: str,
+        node: str,
+        done: int,
+        skipped: int,
+        cursor: int | None,
+        now: float,
+        lease_until: float,
+    ) -> bool:
+        """Progress after a batch, renewing `node`'s lease; False when `node` no longer owns
+        the running operation (another took it over, or it ended)."""
+
+    async def end_operation(
+        self,
+        op_id: str,
+        node: str,
+        status: str,
+        done: int,
+        skipped: int,
+        cursor: int | None,
+        error: str | None,
+        now: float,
+    ) -> bool:
+        """The operation's end (succeeded or failed); False when `node` does not own it."""
+
+    async def stop_waiting(
+        self, tenant: str, task_ids: Sequence[str], now: float, detail: dict[str, Any] | None
+    ) -> list[Control]:
+        """`stop` of many tasks in one transaction, for the waiting ones only (→ Stopped); a
+        task holding a lease is answered unchanged (`live`), for the engine to stop one by one.
+        Tasks not found are left out."""
 
     # -- tenants, API keys, secrets ----------------------------------------------------------
     async def create_tenant(self, name: str, now: float) -> bool:

@@ -74,4 +74,4 @@ def test_top_once_shows_the_nodes_functions(server: Server, http: httpx.Client) 
     (row,) = [line for line in result.stdout.splitlines() if line.split()[:1] == ["shown"]]
     cells = row.split()
     assert cells[1:4] == ["1", "1", "0"]
-    assert cells[-2:] == ["7", "-"]
+    assert cells[-3:] == ["7", "-", "-"]  # max concurrency, rate limit, busiest key

@@ -98,7 +98,20 @@ def test_top_once_prints_one_row_per_function_with_queue_rates_latency_and_limit
     assert (cells[5], cells[6]) == ("0.50", "0.25")
     assert "12 ms / 1.50 s" in rows[1]
     assert "- / -" in rows[1]
-    assert cells[-2:] == ["8", "2.5"]
+    assert cells[-3:] == ["8", "2.5", "-"]  # no concurrency keys: no busiest key
+
+
+def test_top_shows_the_busiest_value_of_a_keyed_function(fake: StatsApi) -> None:
+    fake.add_function("resize")
+    busiest = [{"value": "acme", "running": 2, "waiting": 130}]
+    keys = [{"key": "/customer_id", "limit": 2, "strategy": "queue", "busiest": busiest}]
+    fake.stats["resize"] = {**stats_of("resize"), "keys": keys}
+
+    result = run(fake, "top", "--once")
+
+    assert result.exit_code == 0, result.output
+    assert "BUSIEST KEY" in result.stdout
+    assert "acme 2/2 +130" in result.stdout
 
 
 def test_top_once_skips_a_function_deleted_between_the_list_and_its_stats(

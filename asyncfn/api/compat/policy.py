@@ -75,7 +75,8 @@ async def put_async_config(
 ) -> FunctionSpec:
     """Replace the function's async policy with `config` (left-out fields take the policy's
     defaults; the retry backoff is kept). `fields` names the cloud's fields for errors, in the
-    order max_retries, max_event_age_s, on_success, on_failure."""
+    order max_retries, max_event_age_s, on_success, on_failure. `on_dead_letter`, which no cloud
+    has, is kept like the backoff."""
     spec = node.catalog.require(tenant, name)
     retries_f, age_f, success_f, failure_f = fields
     _in_range(config.max_retries, *limits.MAX_RETRIES, retries_f)
@@ -93,6 +94,7 @@ async def put_async_config(
         ),
         on_success=_destination(config.on_success, old.on_success, success_f),
         on_failure=_destination(config.on_failure, old.on_failure, failure_f),
+        on_dead_letter=old.on_dead_letter,  # asyncfn's own, as the backoff: no cloud field
     )
     refused = refused_destination(
         {success_f: policy.on_success, failure_f: policy.on_failure},
@@ -105,8 +107,10 @@ async def put_async_config(
 
 
 async def reset_async_config(node: NodeServices, tenant: str, name: str) -> FunctionSpec:
-    """The cloud's delete: the function's async policy back to the defaults."""
+    """The cloud's delete: the function's async policy back to the defaults (the backoff and
+    `on_dead_letter`, which the clouds do not have, are kept)."""
     spec = node.catalog.require(tenant, name)
-    policy = AsyncPolicy(retry_backoff=spec.async_policy.retry_backoff)
+    old = spec.async_policy
+    policy = AsyncPolicy(retry_backoff=old.retry_backoff, on_dead_letter=old.on_dead_letter)
     stored, _ = await node.catalog.put(dataclasses.replace(spec, async_policy=policy))
     return stored

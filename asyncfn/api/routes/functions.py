@@ -7,7 +7,12 @@ import time
 from fastapi import APIRouter, Request, Response
 
 from asyncfn.api.deps import node_of, tenant_of
-from asyncfn.api.render import function_json, function_stats_json, json_response
+from asyncfn.api.render import (
+    function_json,
+    function_stats_json,
+    json_response,
+    key_stats_json,
+)
 from asyncfn.api.routes.nodes import live_nodes
 from asyncfn.api.schemas import FunctionIn
 from asyncfn.domain import limits
@@ -49,11 +54,11 @@ async def put_function(name: str, config: FunctionIn, request: Request) -> Respo
 
 
 def _check_webhooks(spec: FunctionSpec, allow_hosts: list[str]) -> None:
-    """422 naming `async.on_success.url` (or on_failure) for a webhook outside the allow-list."""
+    """422 naming `async.on_success.url` (or on_failure, on_dead_letter) for a webhook outside
+    the allow-list."""
     policy = spec.async_policy
-    refused = refused_destination(
-        {"on_success": policy.on_success, "on_failure": policy.on_failure}, allow_hosts
-    )
+    configs = {"on_success": policy.on_success, "on_failure": policy.on_failure}
+    refused = refused_destination({**configs, "on_dead_letter": policy.on_dead_letter}, allow_hosts)
     if refused is not None:
         field, message = refused
         raise InvalidInput(message, field=field)
@@ -92,6 +97,10 @@ async def function_stats(name: str, request: Request) -> Response:
     From the function's config: `limits` (`max_concurrency`, `rate_limit`, `rate_burst`,
     `min_instances`, `max_instances`, `instance_concurrency`; null: no such limit).
 
+    From the store, per limit of the function's `concurrency`: `keys`, each `key`, `limit`,
+    `strategy` and its `busiest` values (up to 10, most running plus waiting first): `value`,
+    `running`, `waiting` ([] without limits).
+
     From the live nodes (`GET /v1/nodes`): `placement`: `requires`, the names of the live
     `nodes` that run tasks and whose labels satisfy it, and `placeable` (false: no such node;
     the function's tasks wait Enqueued, and expire past `max_event_age_s`).
@@ -102,6 +111,7 @@ async def function_stats(name: str, request: Request) -> Response:
     stats = await node.store.function_stats(tenant, name, time.time())
     body = function_stats_json(spec, stats, _pool_stats(request, tenant, name))
     body["placement"] = placement(spec.requires, await live_nodes(node.store))
+    body["keys"] = key_stats_json(await node.store.key_stats(tenant, name, spec.concurrency))
     return json_response(body)
 
 

@@ -23,6 +23,7 @@ from asyncfn.api.schemas import BatchItemIn
 from asyncfn.domain import limits
 from asyncfn.domain.errors import DuplicateTask, InvalidInput, Malformed, PayloadTooLarge
 from asyncfn.domain.models import Submission, Task
+from asyncfn.domain.records import rfc3339
 from asyncfn.domain.states import TaskStatus
 from asyncfn.engine.completions import ended_within
 
@@ -164,7 +165,10 @@ async def invoke(node: NodeServices, name: str, request: Request) -> Response:
     if kind == "Sync":
         assert submitted.row is not None
         return await _wait_sync(node, tenant, submitted.task_id, submitted.row)
-    return json_response({"task_id": submitted.task_id, "status": submitted.status.value}, 202)
+    body: dict[str, Any] = {"task_id": submitted.task_id, "status": submitted.status.value}
+    if submitted.run_at is not None:  # set by a debounce or throttle: when it will run
+        body["run_at"] = rfc3339(submitted.run_at)
+    return json_response(body, 202)
 
 
 async def wait_task(node: NodeServices, tenant: str, task_id: str, row: int) -> Task | None:
@@ -220,6 +224,7 @@ async def invoke_batch(node: NodeServices, name: str, request: Request) -> Respo
         {
             "items": [
                 {"task_id": r.task_id, "status": r.status.value, "created": r.created}
+                | ({} if r.run_at is None else {"run_at": rfc3339(r.run_at)})
                 for r in results
             ]
         },
@@ -276,7 +281,8 @@ OPENAPI_PATHS: dict[str, Any] = {
     "/v1/functions/{name}/invocations": _operation(
         "Invoke a function (a task per call)",
         INVOKE_DOC["requestBody"],
-        'Async: {"task_id", "status": "Enqueued"} once the task is durable',
+        'Async: {"task_id", "status": "Enqueued"} once the task is durable (and "run_at" when'
+        " a debounce or throttle decided when it runs)",
     ),
     "/v1/functions/{name}/invocations:batch": _operation(
         "Invoke a function with up to 1,000 payloads in one transaction",
@@ -285,6 +291,6 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "application/json": {"schema": {"type": "array", "maxItems": 1000, "items": {}}}
             }
         },
-        '{"items": [{"task_id", "status", "created"}]} in the order given',
+        '{"items": [{"task_id", "status", "created", "run_at"?}]} in the order given',
     ),
 }

@@ -8,7 +8,7 @@ a wake-up, the signal to the node running a live attempt).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from asyncfn.domain.errors import TransitionRefused
@@ -50,6 +50,34 @@ class PgControl:
             return current.unchanged()
         name = "stop_live_task" if target == S.STOPPING else "stop_waiting_task"
         return await self._move(conn, tenant, current, target, name, now, detail, {"now": now})
+
+    async def stop_waiting(
+        self,
+        conn: Conn,
+        tenant: str,
+        task_ids: Sequence[str],
+        now: float,
+        detail: dict[str, Any] | None,
+    ) -> list[Control]:
+        """`stop` of each waiting task of `task_ids`, in the caller's one transaction (rows
+        locked in the order given); a live one (holding a lease) is answered unchanged, to be
+        stopped one by one. Tasks not found are left out."""
+        answers = []
+        owed: list[tuple[int, TaskStatus]] = []  # deliveries, enqueued once for the batch
+        for task_id in task_ids:
+            current = await self._current(conn, tenant, task_id)
+            if current is None:
+                continue
+            if current.leased or not can_move(current.status, S.STOPPED):
+                answers.append(current.unchanged())
+                continue
+            params = {"now": now}
+            moved = await self._move(
+                conn, tenant, current, S.STOPPED, "stop_waiting_task", now, detail, params, owed
+            )
+            answers.append(moved)
+        await self._writes.outbox.enqueue(conn, owed, now)
+        return answers
 
     async def suspend(
         self, conn: Conn, tenant: str, task_id: str, now: float, detail: dict[str, Any] | None
@@ -133,14 +161,18 @@ class PgControl:
         now: float,
         detail: dict[str, Any] | None,
         params: dict[str, Any],
+        owed: list[tuple[int, TaskStatus]] | None = None,
     ) -> Control:
-        """The guarded update `statement` (by row, status and attempt) and its event."""
+        """The guarded update `statement` (by row, status and attempt) and its event; a
+        terminal move's deliveries are enqueued, or added to `owed` for the caller to."""
         guard = {"row": current.row, "source": current.status.value, "attempt": current.attempt}
         if await execute(conn, self.q[statement], {**guard, **params}) != 1:
             return current.unchanged()  # the row is locked, so this is only a safety net
         event_detail = json_text({**(detail or {}), "from": current.status.value})
         await self._writes.append_events(conn, [(current.row, now, target, event_detail)])
-        if target.terminal:  # a waiting task stopped at once
+        if target.terminal and owed is not None:
+            owed.append((current.row, target))
+        elif target.terminal:  # a waiting task stopped at once
             await self._writes.outbox.enqueue(conn, [(current.row, target)], now)
         if target == S.ENQUEUED:
             wake = {"tenant": tenant, "function": current.function}

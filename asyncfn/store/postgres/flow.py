@@ -5,8 +5,9 @@ How it stays right with many nodes claiming at once: a claim under a quota runs 
 transaction that first takes transaction-scoped advisory locks (`pg_advisory_xact_lock`, the
 two-int form), then counts, reads the bucket, claims and writes the bucket back:
 
-- a tenant cap takes the tenant's lock; a function cap or a rate takes the function's lock;
-  always the tenant's first, so two claims never wait on each other in a cycle;
+- a tenant cap takes the tenant's lock; a function cap, a rate or concurrency keys take the
+  function's lock; always the tenant's first, so two claims never wait on each other in a
+  cycle;
 - each statement after the lock reads a fresh snapshot (READ COMMITTED), and a lock is released
   only once its transaction's commit is visible, so the next holder counts every task the
   previous one claimed and reads the bucket it wrote;
@@ -26,9 +27,11 @@ from __future__ import annotations
 import zlib
 from collections.abc import Mapping
 
-from asyncfn.domain.flow import Claim, ClaimQuota
+from asyncfn.domain.flow import Claim, ClaimQuota, Preempt
 from asyncfn.domain.models import ClaimedTask
 from asyncfn.store import quota as quotas
+from asyncfn.store.postgres.control import PgControl
+from asyncfn.store.postgres.keys import PgKeys
 from asyncfn.store.postgres.rows import Conn, execute, fetch_all, fetch_one
 from asyncfn.store.postgres.writes import PgWrites
 
@@ -51,6 +54,8 @@ class PgFlow:
     def __init__(self, q: Mapping[str, str], writes: PgWrites) -> None:
         self.q = q
         self.writes = writes
+        self.keys = PgKeys()
+        self._control = PgControl(q, writes)
 
     async def claim(
         self,
@@ -67,12 +72,19 @@ class PgFlow:
         """Run inside a transaction (the locks last until it ends)."""
         if quota.tenant_cap is not None:
             await execute(conn, _LOCK, {"space": TENANT_LOCKS, "key": lock_key(tenant)})
-        if quota.function_cap is not None or quota.rate is not None:
+        if quota.function_cap is not None or quota.rate is not None or quota.keys:
             key = lock_key(f"{tenant}/{function}")
             await execute(conn, _LOCK, {"space": FUNCTION_LOCKS, "key": key})
         checked = await self._check(conn, tenant, function, limit, now, quota)
         tasks: list[ClaimedTask] = []
-        if checked.allowed > 0:
+        keyed = Claim()
+        if checked.allowed > 0 and quota.keys:
+            window = (now, lease_until, created_after)
+            keyed = await self._claim_keyed(
+                conn, tenant, function, node, checked.allowed, *window, quota
+            )
+            tasks = keyed.tasks
+        elif checked.allowed > 0:
             tasks = await self.writes.claim_ready(
                 conn, tenant, function, node, checked.allowed, now, lease_until, created_after
             )
@@ -82,7 +94,36 @@ class PgFlow:
             await execute(
                 conn, self.q["put_flow_bucket"], {**params, "updated_at": bucket.updated_at}
             )
-        return Claim(tasks, checked.capped, retry_at)
+        capped = checked.capped or keyed.capped
+        return Claim(tasks, capped, retry_at, keyed.stopped, keyed.preempt)
+
+    async def _claim_keyed(
+        self,
+        conn: Conn,
+        tenant: str,
+        function: str,
+        node: str,
+        limit: int,
+        now: float,
+        lease_until: float,
+        created_after: float,
+        quota: ClaimQuota,
+    ) -> Claim:
+        """The claim of a function with concurrency keys (store.keyclaim plans it): the planned
+        tasks run, those at a cancel_newest limit end Stopped as a user's stop of a waiting
+        task ends, and the running tasks a cancel_oldest limit replaces are reported."""
+        plan = await self.keys.plan(conn, tenant, function, quota.keys, limit, now, created_after)
+        stopped: list[int] = []
+        for stop in plan.stop:
+            ctl = await self._control.stop(conn, tenant, stop.task.id, now, stop.detail)
+            if ctl is not None and ctl.changed:
+                stopped.append(ctl.row)
+        rows = [task.row for task in plan.take]
+        claimed = await self.keys.claim_rows(conn, rows, node, now, lease_until)
+        preempt = tuple(
+            Preempt(p.task.row, p.task.id, tenant, function, p.detail) for p in plan.preempt
+        )
+        return Claim(claimed, plan.held or bool(plan.stop), None, tuple(stopped), preempt)
 
     async def running_counts(self, conn: Conn) -> dict[tuple[str, str], int]:
         rows = await fetch_all(conn, self.q["running_counts"])

@@ -7,9 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from asyncfn.domain.deadletters import is_dead_letter
 from asyncfn.domain.models import Delivery, FunctionSpec
 from asyncfn.domain.policies import destinations_for
 from asyncfn.domain.states import TaskStatus
+from asyncfn.store.postgres.deadletters import PgDeadLetters
 from asyncfn.store.postgres.rows import (
     Conn,
     delivery_from_row,
@@ -31,6 +33,7 @@ class PgOutbox:
 
     def __init__(self, q: Mapping[str, str]) -> None:
         self.q = q
+        self.dead_letters = PgDeadLetters(q)
 
     async def enqueue(self, conn: Conn, ended: Sequence[tuple[int, TaskStatus]], now: float) -> int:
         """Insert the deliveries owed by tasks that just ended as (row, status)."""
@@ -47,11 +50,13 @@ class PgOutbox:
         status_of: Mapping[int, TaskStatus],
         now: float,
     ) -> int:
-        """As `enqueue`, from source rows the transition's own statement already returned."""
+        """As `enqueue`, from source rows the transition's own statement already returned;
+        the dead letters among them are listed too."""
         specs: dict[tuple[str, str], FunctionSpec | None] = {}
         columns: dict[str, list[Any]] = {
             k: [] for k in ("ids", "rows", "tenants", "task_ids", "functions", "destinations")
         }
+        dead: list[int] = []
         for source in sources:
             row, tenant, task_id, function = source[:4]
             key = (tenant, function)
@@ -60,6 +65,8 @@ class PgOutbox:
             spec = specs[key]
             if spec is None:
                 continue
+            if is_dead_letter(spec.async_policy, status_of[row]):
+                dead.append(row)
             for destination in destinations_for(spec.async_policy, status_of[row]):
                 columns["ids"].append(new_delivery_id())
                 columns["rows"].append(row)
@@ -69,6 +76,7 @@ class PgOutbox:
                 columns["destinations"].append(json_text(destination.to_config()))
         if columns["ids"]:
             await execute(conn, self.q["insert_delivery"], {**columns, "now": now})
+        await self.dead_letters.record(conn, dead, now)
         return len(columns["ids"])
 
     async def claim(

@@ -113,6 +113,45 @@ ORDER BY i.ord;
 -- name: task_row_status
 SELECT row, status FROM tasks WHERE tenant = %(tenant)s AND id = %(id)s;
 
+-- shaping: debounce and throttle at submission (shaping.py) ------------------------------------
+
+-- name: lock_debounce_keys
+-- Serializes submissions of the same debounce keys (:keys, sorted) until the transaction ends,
+-- across nodes, so exactly one task of a key stays waiting.
+SELECT count(pg_advisory_xact_lock(hashtextextended(
+           %(tenant)s::text || '/' || %(function)s::text || '/' || k, 7305)))
+FROM unnest(%(keys)s::text[]) WITH ORDINALITY AS u (k, ord);
+
+-- name: debounce_pending
+-- The waiting tasks of the debounce keys :keys: Enqueued, never attempted, not claimed; what a
+-- new submission with the same key supersedes. Locked: a claim skips them from now on.
+SELECT debounce_key, row, id, coalesce(debounce_first_at, created_at), run_at FROM tasks
+WHERE tenant = %(tenant)s AND function = %(function)s AND status = 'Enqueued'
+  AND debounce_key = ANY (%(keys)s::text[])
+  AND attempt = 0 AND lease_expires_at IS NULL
+ORDER BY row
+FOR UPDATE;
+
+-- name: set_debounce_first_at
+UPDATE tasks t SET debounce_first_at = u.first_at
+FROM unnest(%(rows)s::bigint[], %(first_ats)s::float8[]) AS u (row, first_at)
+WHERE t.row = u.row;
+
+-- name: throttle_tats
+-- The throttle keys' rows, created at :now when missing, locked until the transaction ends so
+-- nodes share one rate (keys sorted, so two batches lock them in the same order).
+INSERT INTO throttle_state (tenant, function, key, tat)
+SELECT %(tenant)s, %(function)s, k, %(now)s FROM unnest(%(keys)s::text[]) AS u (k)
+ORDER BY k
+ON CONFLICT (tenant, function, key) DO UPDATE SET tat = throttle_state.tat
+RETURNING key, tat;
+
+-- name: save_throttle_tat
+UPDATE throttle_state s SET tat = u.tat
+FROM unnest(%(keys)s::text[], %(tats)s::float8[]) AS u (key, tat)
+WHERE s.tenant = %(tenant)s AND s.function = %(function)s AND s.key = u.key;
+
+
 -- name: tasks_row_status
 SELECT id, row, status FROM tasks WHERE tenant = %(tenant)s AND id = ANY (%(ids)s::text[]);
 
@@ -162,7 +201,7 @@ WITH picked AS (
         lease_expires_at = %(lease_until)s, instance_id = NULL
     FROM picked WHERE t.row = picked.row
     RETURNING t.row, t.id, t.tenant, t.function, t.attempt, t.max_attempts, t.payload,
-              t.created_at, t.started_at, t.checkpoint, t.priority, t.run_at
+              t.created_at, t.started_at, t.checkpoint, t.priority, t.run_at, t.attributes
 ), events AS (
     INSERT INTO task_events (row, seq, at, status, detail)
     SELECT c.row, (SELECT coalesce(max(seq), 0) FROM task_events e WHERE e.row = c.row) + 1,
@@ -426,6 +465,53 @@ FOR UPDATE OF t SKIP LOCKED;
 -- name: task_purged_at
 SELECT purged_at FROM tasks WHERE row = %(row)s;
 
+-- Bulk operations (store/*/operations.py builds the task filter's WHERE; these are the rest).
+
+-- name: max_task_row
+SELECT coalesce(max(row), 0) FROM tasks;
+
+-- name: insert_operation
+INSERT INTO operations (id, tenant, kind, filter, status, total, max_row, created_at, updated_at)
+VALUES (%(id)s, %(tenant)s, %(kind)s, %(filter)s, 'running', %(total)s, %(max_row)s, %(now)s,
+        %(now)s)
+RETURNING id, tenant, kind, filter, status, total, done, skipped, cursor, max_row, error,
+       created_at, updated_at, finished_at, owner, lease_until;
+
+-- name: get_operation
+SELECT id, tenant, kind, filter, status, total, done, skipped, cursor, max_row, error,
+       created_at, updated_at, finished_at, owner, lease_until
+FROM operations WHERE tenant = %(tenant)s AND id = %(id)s;
+
+-- name: list_operations
+SELECT id, tenant, kind, filter, status, total, done, skipped, cursor, max_row, error,
+       created_at, updated_at, finished_at, owner, lease_until
+FROM operations WHERE tenant = %(tenant)s ORDER BY created_at DESC, id DESC LIMIT %(limit)s;
+
+-- name: claim_operation
+-- The oldest running operation this node owns already or whose owner's lease has lapsed.
+UPDATE operations SET owner = %(node)s, lease_until = %(lease_until)s
+WHERE id = (
+    SELECT id FROM operations
+    WHERE status = 'running'
+      AND (owner IS NULL OR owner = %(node)s OR lease_until < %(now)s)
+    ORDER BY created_at, id LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id, tenant, kind, filter, status, total, done, skipped, cursor, max_row, error,
+       created_at, updated_at, finished_at, owner, lease_until;
+
+-- name: save_operation_progress
+-- After each batch: what is done, and the last task row handled (a new owner goes on there).
+UPDATE operations SET done = %(done)s, skipped = %(skipped)s, cursor = %(cursor)s,
+    updated_at = %(now)s, lease_until = %(lease_until)s
+WHERE id = %(id)s AND owner = %(node)s AND status = 'running';
+
+-- name: end_operation
+UPDATE operations SET status = %(status)s, done = %(done)s, skipped = %(skipped)s,
+    cursor = %(cursor)s, error = %(error)s, updated_at = %(now)s, finished_at = %(now)s,
+    owner = NULL, lease_until = NULL
+WHERE id = %(id)s AND owner = %(node)s AND status = 'running';
+
 -- name: save_progress
 UPDATE tasks SET progress = %(progress)s
 WHERE row = %(row)s AND attempt = %(attempt)s AND status = 'Running';
@@ -503,6 +589,47 @@ FROM deliveries WHERE row = %(row)s ORDER BY created_at, id;
 
 -- name: task_row
 SELECT row FROM tasks WHERE tenant = %(tenant)s AND id = %(id)s;
+
+-- dead letters (deadletters.py) ----------------------------------------------------------------
+
+-- name: insert_dead_letters
+-- The tasks of :rows that ended Failed or Expired, listed in the transaction that ended them
+-- (which holds their rows); an entry already there stays as it is. `reason` keeps the error's
+-- type and message only: the list shows the task's own error, so a purge erases it there.
+INSERT INTO dead_letters (row, tenant, function, task_id, status, reason, at)
+SELECT row, tenant, function, id, status,
+       jsonb_build_object('type', error::jsonb ->> 'type',
+                          'message', error::jsonb ->> 'message')::text,
+       coalesce(finished_at, %(now)s)
+FROM tasks
+WHERE row = ANY(%(rows)s::bigint[]) AND status IN ('Failed', 'Expired')
+ON CONFLICT (row) DO NOTHING;
+
+-- name: list_dead_letters
+-- Newest first: before the cursor (:at, :row), the previous page's last entry.
+SELECT d.row, d.task_id, d.function, d.status, coalesce(t.error, d.reason), t.attempt, d.at,
+       d.rerun_as, d.rerun_at
+FROM dead_letters d JOIN tasks t ON t.row = d.row
+WHERE d.tenant = %(tenant)s AND (d.at, d.row) < (%(at)s::float8, %(row)s::bigint)
+ORDER BY d.at DESC, d.row DESC LIMIT %(limit)s;
+
+-- name: list_function_dead_letters
+SELECT d.row, d.task_id, d.function, d.status, coalesce(t.error, d.reason), t.attempt, d.at,
+       d.rerun_as, d.rerun_at
+FROM dead_letters d JOIN tasks t ON t.row = d.row
+WHERE d.tenant = %(tenant)s AND d.function = %(function)s
+  AND (d.at, d.row) < (%(at)s::float8, %(row)s::bigint)
+ORDER BY d.at DESC, d.row DESC LIMIT %(limit)s;
+
+-- name: dead_letter_of_task
+-- Locks the entry: a concurrent rerun of it waits, then finds it rerun.
+SELECT d.row, d.rerun_as FROM tasks t JOIN dead_letters d ON d.row = t.row
+WHERE t.tenant = %(tenant)s AND t.id = %(id)s
+FOR UPDATE OF d;
+
+-- name: mark_dead_letter_rerun
+UPDATE dead_letters SET rerun_as = %(rerun_as)s, rerun_at = %(now)s
+WHERE row = %(row)s AND rerun_as IS NULL;
 
 -- reads --------------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from asyncfn.domain.models import FunctionSpec, LogLine, Task, TaskQuery
 from asyncfn.domain.states import TaskStatus
 from asyncfn.domain.stats import FunctionStats, QueueStat
 from asyncfn.store.base import LostTask
+from asyncfn.store.postgres.keys import PgKeys
 from asyncfn.store.postgres.outbox import PgOutbox
 from asyncfn.store.postgres.rows import (
     Conn,
@@ -34,6 +35,7 @@ class PgReads:
     def __init__(self, q: Mapping[str, str], outbox: PgOutbox) -> None:
         self.q = q
         self._outbox = outbox
+        self._keys = PgKeys()
 
     async def get_function(self, conn: Conn, tenant: str, name: str) -> FunctionSpec | None:
         row = await fetch_one(conn, self.q["get_function"], {"tenant": tenant, "name": name})
@@ -58,8 +60,9 @@ class PgReads:
         deliveries = await self._outbox.of_row(conn, row[0])
         purged = await fetch_one(conn, self.q["task_purged_at"], key)
         purged_at = None if purged is None else purged[0]
+        keys = await self._keys.task_keys(conn, row[0])
         task = task_from_row(row, events, attempts)
-        return dataclasses.replace(task, deliveries=deliveries, purged_at=purged_at)
+        return dataclasses.replace(task, deliveries=deliveries, purged_at=purged_at, keys=keys)
 
     async def list_tasks(self, conn: Conn, query: TaskQuery) -> tuple[list[Task], int | None]:
         params: dict[str, Any] = {

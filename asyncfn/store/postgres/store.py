@@ -22,9 +22,12 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from psycopg_pool import AsyncConnectionPool
 
+from asyncfn.domain.deadletters import DeadLetter, DeadLetterCursor
 from asyncfn.domain.errors import Unavailable
 from asyncfn.domain.flow import Claim, ClaimQuota
+from asyncfn.domain.keystats import KeyStats
 from asyncfn.domain.models import (
+    ConcurrencyLimit,
     Delivery,
     FunctionSpec,
     LogLine,
@@ -53,14 +56,17 @@ from asyncfn.store.postgres.control import PgControl
 from asyncfn.store.postgres.flow import PgFlow
 from asyncfn.store.postgres.listen import PgListener
 from asyncfn.store.postgres.nodes import PgNodes
+from asyncfn.store.postgres.operations import PgOperations, PgOperationStore
 from asyncfn.store.postgres.reads import PgReads
 from asyncfn.store.postgres.rows import Conn, function_from_row
 from asyncfn.store.postgres.schedules import PgSchedules
 from asyncfn.store.postgres.schema import migrate_postgres
+from asyncfn.store.postgres.shaping import PgShaping
 from asyncfn.store.postgres.tenants import PgTenants
 from asyncfn.store.postgres.triggers import PgTriggers
 from asyncfn.store.postgres.upkeep import PgUpkeep
 from asyncfn.store.postgres.writes import PgWrites
+from asyncfn.store.shaping import Shaping
 from asyncfn.store.sql import load_queries
 
 T = TypeVar("T")
@@ -90,13 +96,14 @@ def settings_from_url(url: str) -> PgSettings:
     return PgSettings(conninfo, pool.get("pool_min", 2), pool.get("pool_max", 10))
 
 
-class PostgresStore:
+class PostgresStore(PgOperationStore):
     """The PostgreSQL implementation of `asyncfn.store.base.Store`; see the module docstring."""
 
     def __init__(self, settings: PgSettings) -> None:
         self.settings = settings
         queries = load_queries(PACKAGE)
         self._writes = PgWrites(queries)
+        self._shaping = PgShaping(queries, self._writes)
         self._flow = PgFlow(queries, self._writes)
         self._control = PgControl(queries, self._writes)
         self._upkeep = PgUpkeep(queries, self._writes.outbox)
@@ -105,6 +112,7 @@ class PostgresStore:
         self._triggers = PgTriggers(queries)
         self._tenants = PgTenants(queries)
         self._nodes = PgNodes(queries)
+        self._operations = PgOperations(queries)
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._listeners: set[PgListener] = set()
 
@@ -219,10 +227,19 @@ class PostgresStore:
         now: float,
         max_attempts: int,
         default_priority: int,
+        *,
+        shaping: Shaping | None = None,
     ) -> list[Submitted]:
         self._opened()
         if not submissions:
             return []
+        if shaping is not None:
+            return await self._run(
+                lambda c: self._shaping.submit_many(
+                    c, tenant, function, submissions, now, max_attempts, default_priority, shaping
+                ),
+                True,
+            )
         return await self._run(
             lambda c: self._writes.submit_many(
                 c, tenant, function, submissions, now, max_attempts, default_priority
@@ -363,6 +380,34 @@ class PostgresStore:
     async def task_deliveries(self, tenant: str, task_id: str) -> list[Delivery] | None:
         return await self._snapshot(lambda c: self._writes.outbox.of_task(c, tenant, task_id))
 
+    # -- dead letters (postgres/deadletters.py; the outbox's enqueue writes them) -------------
+    async def list_dead_letters(
+        self,
+        tenant: str,
+        function: str | None,
+        limit: int,
+        after: DeadLetterCursor | None = None,
+    ) -> tuple[list[DeadLetter], DeadLetterCursor | None]:
+        dead_letters = self._writes.outbox.dead_letters
+        return await self._run(lambda c: dead_letters.listed(c, tenant, function, limit, after))
+
+    async def rerun_dead_letter(
+        self,
+        tenant: str,
+        task_id: str,
+        new_task_id: str | None,
+        now: float,
+        max_attempts: int,
+        default_priority: int,
+    ) -> Submitted | None:
+        def make(conn: Conn) -> Awaitable[Submitted | None]:
+            return self._control.rerun(
+                conn, tenant, task_id, new_task_id, now, max_attempts, default_priority
+            )
+
+        dead_letters = self._writes.outbox.dead_letters
+        return await self._run(lambda c: dead_letters.rerun(c, tenant, task_id, now, make), True)
+
     # -- reads -----------------------------------------------------------------------------
     async def get_task(self, tenant: str, task_id: str) -> Task | None:
         return await self._snapshot(lambda c: self._reads.get_task(c, tenant, task_id))
@@ -401,6 +446,12 @@ class PostgresStore:
         return await self._snapshot(
             lambda c: self._reads.function_stats(c, tenant, function, now, recent)
         )
+
+    async def key_stats(
+        self, tenant: str, function: str, limits: Sequence[ConcurrencyLimit], top: int = 10
+    ) -> list[KeyStats]:
+        keys = self._flow.keys
+        return await self._snapshot(lambda c: keys.stats(c, tenant, function, limits, top))
 
     # -- schedules -------------------------------------------------------------------------
     async def put_schedule(self, schedule: Schedule) -> bool:

@@ -8,7 +8,7 @@ the move against TRANSITIONS, then a guarded update and its event, in one transa
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +75,33 @@ class SqliteControl:
             return current.unchanged()
         name = "stop_live_task" if target == S.STOPPING else "stop_waiting_task"
         return self._move(conn, current, target, name, now, detail, {"now": now})
+
+    def stop_waiting(
+        self,
+        conn: Connection,
+        tenant: str,
+        task_ids: Sequence[str],
+        now: float,
+        detail: dict[str, Any] | None,
+    ) -> list[Control]:
+        """`stop` of each waiting task of `task_ids`, in the caller's one transaction; a live
+        one (holding a lease) is answered unchanged, to be stopped one by one. Tasks not found
+        are left out."""
+        answers = []
+        owed: list[tuple[int, TaskStatus]] = []  # deliveries, enqueued once for the batch
+        for task_id in task_ids:
+            current = self._current(conn, tenant, task_id)
+            if current is None:
+                continue
+            if current.leased or not can_move(current.status, S.STOPPED):
+                answers.append(current.unchanged())
+                continue
+            params = {"now": now}
+            answers.append(
+                self._move(conn, current, S.STOPPED, "stop_waiting_task", now, detail, params, owed)
+            )
+        self.outbox.enqueue(conn, owed, now)
+        return answers
 
     def suspend(
         self, conn: Connection, tenant: str, task_id: str, now: float, detail: dict[str, Any] | None
@@ -155,13 +182,17 @@ class SqliteControl:
         now: float,
         detail: dict[str, Any] | None,
         params: dict[str, Any],
+        owed: list[tuple[int, TaskStatus]] | None = None,
     ) -> Control:
-        """The guarded update `statement` (by row, status and attempt) and its event."""
+        """The guarded update `statement` (by row, status and attempt) and its event; a
+        terminal move's deliveries are enqueued, or added to `owed` for the caller to."""
         guard = {"row": current.row, "source": current.status, "attempt": current.attempt}
         if conn.execute(self.q[statement], {**guard, **params}).rowcount != 1:
             return current.unchanged()  # the writer is alone, so this is only a safety net
         event_detail = json_text({**(detail or {}), "from": current.status.value})
         append_events(conn, self.q, [(current.row, now, target, event_detail)])
-        if target.terminal:  # a waiting task stopped at once
+        if target.terminal and owed is not None:
+            owed.append((current.row, target))
+        elif target.terminal:  # a waiting task stopped at once
             self.outbox.enqueue(conn, [(current.row, target)], now)
         return current.moved(target, live=current.leased)

@@ -14,9 +14,11 @@ from typing import Any
 
 import orjson
 
+from asyncfn.domain.deadletters import is_dead_letter
 from asyncfn.domain.models import Delivery, Destination, FunctionSpec
 from asyncfn.domain.policies import destinations_for
 from asyncfn.domain.states import TaskStatus
+from asyncfn.store.sqlite.deadletters import SqliteDeadLetters
 from asyncfn.store.sqlite.rows import function_from_row, json_text
 
 Connection = sqlite3.Connection
@@ -52,16 +54,19 @@ class SqliteOutbox:
 
     def __init__(self, q: Mapping[str, str]) -> None:
         self.q = q
+        self.dead_letters = SqliteDeadLetters(q)
 
     def enqueue(self, conn: Connection, ended: Sequence[tuple[int, TaskStatus]], now: float) -> int:
         """Insert the deliveries owed by tasks that just ended as (row, status), in the caller's
-        transaction; answers how many. A task whose function is gone owes none."""
+        transaction, and list the dead letters among them; answers how many deliveries. A task
+        whose function is gone owes none."""
         if not ended:
             return 0
         status_of = dict(ended)
         rows = orjson.dumps(list(status_of)).decode()
         specs: dict[tuple[str, str], FunctionSpec | None] = {}
         params: list[dict[str, Any]] = []
+        dead: list[int] = []
         for source in conn.execute(self.q["outbox_sources"], {"rows": rows}).fetchall():
             row, tenant, task_id, function = source[:4]
             key = (tenant, function)
@@ -70,6 +75,8 @@ class SqliteOutbox:
             spec = specs[key]
             if spec is None:
                 continue
+            if is_dead_letter(spec.async_policy, status_of[row]):
+                dead.append(row)
             for destination in destinations_for(spec.async_policy, status_of[row]):
                 params.append(
                     {
@@ -83,6 +90,7 @@ class SqliteOutbox:
                     }
                 )
         conn.executemany(self.q["insert_delivery"], params)
+        self.dead_letters.record(conn, dead, now)
         return len(params)
 
     def claim(

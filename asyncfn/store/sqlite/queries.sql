@@ -75,6 +75,31 @@ VALUES (:id, :tenant, :function, 'Enqueued', 0, :max_attempts, :priority, :paylo
 -- name: task_row_status
 SELECT row, status FROM tasks WHERE tenant = :tenant AND id = :id;
 
+-- shaping: debounce and throttle at submission (shaping.py) ------------------------------------
+
+-- name: debounce_pending
+-- The waiting tasks of the debounce keys :keys (a JSON list): Enqueued, never attempted, not
+-- claimed; what a new submission with the same key supersedes. (The planner, left alone,
+-- prefers walking all the function's tasks.)
+SELECT debounce_key, row, id, coalesce(debounce_first_at, created_at), run_at
+FROM tasks INDEXED BY tasks_debounce
+WHERE tenant = :tenant AND function = :function AND status = 'Enqueued'
+  AND debounce_key IN (SELECT value FROM json_each(:keys))
+  AND attempt = 0 AND lease_expires_at IS NULL
+ORDER BY row;
+
+-- name: set_debounce_first_at
+UPDATE tasks SET debounce_first_at = :first_at WHERE row = :row;
+
+-- name: throttle_tats
+SELECT key, tat FROM throttle_state
+WHERE tenant = :tenant AND function = :function AND key IN (SELECT value FROM json_each(:keys));
+
+-- name: save_throttle_tat
+INSERT INTO throttle_state (tenant, function, key, tat) VALUES (:tenant, :function, :key, :tat)
+ON CONFLICT (tenant, function, key) DO UPDATE SET tat = excluded.tat;
+
+
 -- name: insert_first_event
 INSERT INTO task_events (row, seq, at, status, detail) VALUES (:row, 1, :at, :status, :detail);
 
@@ -106,7 +131,7 @@ WHERE row IN (
     ORDER BY run_at, row
     LIMIT :limit)
 RETURNING row, id, tenant, function, attempt, max_attempts, payload, created_at, started_at,
-          checkpoint, priority, run_at;
+          checkpoint, priority, run_at, attributes;
 
 -- name: insert_attempt
 INSERT INTO attempts (row, number, started_at, node)
@@ -258,6 +283,51 @@ ORDER BY t.row LIMIT :limit;
 -- name: task_purged_at
 SELECT purged_at FROM tasks WHERE row = :row;
 
+-- Bulk operations (store/*/operations.py builds the task filter's WHERE; these are the rest).
+
+-- name: max_task_row
+SELECT coalesce(max(row), 0) FROM tasks;
+
+-- name: insert_operation
+INSERT INTO operations (id, tenant, kind, filter, status, total, max_row, created_at, updated_at)
+VALUES (:id, :tenant, :kind, :filter, 'running', :total, :max_row, :now, :now)
+RETURNING id, tenant, kind, filter, status, total, done, skipped, cursor, max_row, error,
+       created_at, updated_at, finished_at, owner, lease_until;
+
+-- name: get_operation
+SELECT id, tenant, kind, filter, status, total, done, skipped, cursor, max_row, error,
+       created_at, updated_at, finished_at, owner, lease_until
+FROM operations WHERE tenant = :tenant AND id = :id;
+
+-- name: list_operations
+SELECT id, tenant, kind, filter, status, total, done, skipped, cursor, max_row, error,
+       created_at, updated_at, finished_at, owner, lease_until
+FROM operations WHERE tenant = :tenant ORDER BY created_at DESC, id DESC LIMIT :limit;
+
+-- name: claim_operation
+-- The oldest running operation this node owns already or whose owner's lease has lapsed.
+UPDATE operations SET owner = :node, lease_until = :lease_until
+WHERE id = (
+    SELECT id FROM operations
+    WHERE status = 'running'
+      AND (owner IS NULL OR owner = :node OR lease_until < :now)
+    ORDER BY created_at, id LIMIT 1
+)
+RETURNING id, tenant, kind, filter, status, total, done, skipped, cursor, max_row, error,
+       created_at, updated_at, finished_at, owner, lease_until;
+
+-- name: save_operation_progress
+-- After each batch: what is done, and the last task row handled (a new owner goes on there).
+UPDATE operations SET done = :done, skipped = :skipped, cursor = :cursor,
+    updated_at = :now, lease_until = :lease_until
+WHERE id = :id AND owner = :node AND status = 'running';
+
+-- name: end_operation
+UPDATE operations SET status = :status, done = :done, skipped = :skipped,
+    cursor = :cursor, error = :error, updated_at = :now, finished_at = :now,
+    owner = NULL, lease_until = NULL
+WHERE id = :id AND owner = :node AND status = 'running';
+
 -- name: save_progress
 UPDATE tasks SET progress = :progress
 WHERE row = :row AND attempt = :attempt AND status = 'Running';
@@ -318,6 +388,44 @@ FROM deliveries WHERE row = :row ORDER BY created_at, id;
 
 -- name: task_row
 SELECT row FROM tasks WHERE tenant = :tenant AND id = :id;
+
+-- dead letters (deadletters.py) ----------------------------------------------------------------
+
+-- name: insert_dead_letters
+-- The tasks of :rows (a JSON list) that ended Failed or Expired, listed in the transaction that
+-- ended them; an entry already there stays as it is. `reason` keeps the error's type and
+-- message only: the list shows the task's own error, so a purge of the task erases it there.
+INSERT INTO dead_letters (row, tenant, function, task_id, status, reason, at)
+SELECT row, tenant, function, id, status,
+       json_object('type', json_extract(error, '$.type'),
+                   'message', json_extract(error, '$.message')),
+       coalesce(finished_at, :now)
+FROM tasks
+WHERE row IN (SELECT value FROM json_each(:rows)) AND status IN ('Failed', 'Expired')
+ON CONFLICT (row) DO NOTHING;
+
+-- name: list_dead_letters
+-- Newest first: before the cursor (:at, :row), the previous page's last entry.
+SELECT d.row, d.task_id, d.function, d.status, coalesce(t.error, d.reason), t.attempt, d.at,
+       d.rerun_as, d.rerun_at
+FROM dead_letters d JOIN tasks t ON t.row = d.row
+WHERE d.tenant = :tenant AND (d.at, d.row) < (:at, :row)
+ORDER BY d.at DESC, d.row DESC LIMIT :limit;
+
+-- name: list_function_dead_letters
+SELECT d.row, d.task_id, d.function, d.status, coalesce(t.error, d.reason), t.attempt, d.at,
+       d.rerun_as, d.rerun_at
+FROM dead_letters d JOIN tasks t ON t.row = d.row
+WHERE d.tenant = :tenant AND d.function = :function AND (d.at, d.row) < (:at, :row)
+ORDER BY d.at DESC, d.row DESC LIMIT :limit;
+
+-- name: dead_letter_of_task
+SELECT d.row, d.rerun_as FROM tasks t JOIN dead_letters d ON d.row = t.row
+WHERE t.tenant = :tenant AND t.id = :id;
+
+-- name: mark_dead_letter_rerun
+UPDATE dead_letters SET rerun_as = :rerun_as, rerun_at = :now
+WHERE row = :row AND rerun_as IS NULL;
 
 -- reads --------------------------------------------------------------------------------------
 

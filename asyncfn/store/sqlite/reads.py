@@ -19,6 +19,7 @@ from asyncfn.domain.models import FunctionSpec, LogLine, Task, TaskQuery
 from asyncfn.domain.states import TaskStatus
 from asyncfn.domain.stats import FunctionStats, QueueStat
 from asyncfn.store.base import LostTask
+from asyncfn.store.sqlite.keys import SqliteKeys
 from asyncfn.store.sqlite.outbox import delivery_from_row
 from asyncfn.store.sqlite.rows import (
     attempt_from_row,
@@ -77,6 +78,7 @@ class SqliteReads:
 
     def __init__(self, q: Mapping[str, str]) -> None:
         self.q = q
+        self._keys = SqliteKeys()
 
     def get_function(self, conn: sqlite3.Connection, tenant: str, name: str) -> FunctionSpec | None:
         row = conn.execute(self.q["get_function"], {"tenant": tenant, "name": name}).fetchone()
@@ -101,8 +103,9 @@ class SqliteReads:
             found = conn.execute(self.q["task_deliveries"], key)
             deliveries = tuple(map(delivery_from_row, found))
             (purged_at,) = conn.execute(self.q["task_purged_at"], key).fetchone()
+            keys = self._keys.task_keys(conn, row[0])
         task = task_from_row(row, events, attempts)
-        return dataclasses.replace(task, deliveries=deliveries, purged_at=purged_at)
+        return dataclasses.replace(task, deliveries=deliveries, purged_at=purged_at, keys=keys)
 
     def list_tasks(
         self, conn: sqlite3.Connection, query: TaskQuery

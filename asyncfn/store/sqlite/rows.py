@@ -125,7 +125,8 @@ def attempt_from_row(row: tuple[Any, ...]) -> Attempt:
 
 
 def claimed_from_row(row: tuple[Any, ...]) -> ClaimedTask:
-    """From `claim_ready`'s RETURNING columns (the last two are only its sort key).
+    """From `claim_ready`'s RETURNING columns (priority is only its sort key; attributes,
+    the 13th, may be left out).
 
     RETURNING can hand back a whole-number REAL as an int, hence the `float()`s."""
     row_id, task_id, tenant, function, attempt, max_attempts, payload, created, started = row[:9]
@@ -141,6 +142,7 @@ def claimed_from_row(row: tuple[Any, ...]) -> ClaimedTask:
         started_at=float(started),
         checkpoint=json_value(row[9]),
         run_at=float(row[11]),
+        attributes=json_value(row[12]) if len(row) > 12 else None,
     )
 
 

@@ -24,9 +24,12 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, TypeVar
 
+from asyncfn.domain.deadletters import DeadLetter, DeadLetterCursor
 from asyncfn.domain.errors import Unavailable
 from asyncfn.domain.flow import Claim, ClaimQuota
+from asyncfn.domain.keystats import KeyStats
 from asyncfn.domain.models import (
+    ConcurrencyLimit,
     Delivery,
     FunctionSpec,
     LogLine,
@@ -51,13 +54,16 @@ from asyncfn.store.base import (
 )
 from asyncfn.store.group_commit import GroupCommitter
 from asyncfn.store.migrate import discover, migrate_sqlite
+from asyncfn.store.shaping import Shaping
 from asyncfn.store.sql import load_queries
 from asyncfn.store.sqlite.control import SqliteControl
 from asyncfn.store.sqlite.flow import SqliteFlow
 from asyncfn.store.sqlite.nodes import SqliteNodes
+from asyncfn.store.sqlite.operations import SqliteOperations, SqliteOperationStore
 from asyncfn.store.sqlite.reads import SqliteReads
 from asyncfn.store.sqlite.rows import function_from_row
 from asyncfn.store.sqlite.schedules import SqliteSchedules
+from asyncfn.store.sqlite.shaping import SqliteShaping
 from asyncfn.store.sqlite.tenants import SqliteTenants
 from asyncfn.store.sqlite.triggers import SqliteTriggers
 from asyncfn.store.sqlite.upkeep import SqliteUpkeep
@@ -67,7 +73,7 @@ T = TypeVar("T")
 PACKAGE = "asyncfn.store.sqlite"
 
 
-class SqliteStore:
+class SqliteStore(SqliteOperationStore):
     """The SQLite implementation of `asyncfn.store.base.Store`; see the module docstring."""
 
     def __init__(
@@ -83,6 +89,7 @@ class SqliteStore:
         self._busy_timeout_ms = busy_timeout_ms
         queries = load_queries(PACKAGE)
         self._writes = SqliteWrites(queries)
+        self._shaping = SqliteShaping(queries)
         self._flow = SqliteFlow(queries)
         self._control = SqliteControl(queries)
         self._upkeep = SqliteUpkeep(queries)
@@ -91,6 +98,7 @@ class SqliteStore:
         self._triggers = SqliteTriggers(queries)
         self._tenants = SqliteTenants(queries)
         self._nodes = SqliteNodes(queries)
+        self._operations = SqliteOperations(queries)
         self._writer = GroupCommitter(
             self._connect_writer, max_batch=max_batch, inline=inline, name="asyncfn-sqlite-writer"
         )
@@ -228,11 +236,18 @@ class SqliteStore:
         now: float,
         max_attempts: int,
         default_priority: int,
+        *,
+        shaping: Shaping | None = None,
     ) -> list[Submitted]:
         if not submissions:
             return []
+        submit = (
+            self._writes.submit_many
+            if shaping is None
+            else partial(self._shaping.submit_many, shaping=shaping)
+        )
         op = partial(
-            self._writes.submit_many,
+            submit,
             tenant=tenant,
             function=function,
             submissions=submissions,
@@ -411,6 +426,40 @@ class SqliteStore:
         fn = partial(self._writes.outbox.of_task, tenant=tenant, task_id=task_id)
         return await self._read(fn)
 
+    # -- dead letters (store/sqlite/deadletters.py; the outbox's enqueue writes them) ---------
+    async def list_dead_letters(
+        self,
+        tenant: str,
+        function: str | None,
+        limit: int,
+        after: DeadLetterCursor | None = None,
+    ) -> tuple[list[DeadLetter], DeadLetterCursor | None]:
+        listed = self._writes.outbox.dead_letters.listed
+        fn = partial(listed, tenant=tenant, function=function, limit=limit, after=after)
+        return await self._read(fn)
+
+    async def rerun_dead_letter(
+        self,
+        tenant: str,
+        task_id: str,
+        new_task_id: str | None,
+        now: float,
+        max_attempts: int,
+        default_priority: int,
+    ) -> Submitted | None:
+        make = partial(
+            self._control.rerun,
+            tenant=tenant,
+            task_id=task_id,
+            new_task_id=new_task_id,
+            now=now,
+            max_attempts=max_attempts,
+            default_priority=default_priority,
+        )
+        dead_letters = self._writes.outbox.dead_letters
+        op = partial(dead_letters.rerun, tenant=tenant, task_id=task_id, now=now, make=make)
+        return await self._write(op)
+
     # -- reads -----------------------------------------------------------------------------
     async def get_task(self, tenant: str, task_id: str) -> Task | None:
         return await self._read(partial(self._reads.get_task, tenant=tenant, task_id=task_id))
@@ -451,6 +500,13 @@ class SqliteStore:
         fn = partial(
             self._reads.function_stats, tenant=tenant, function=function, now=now, recent=recent
         )
+        return await self._read(fn)
+
+    async def key_stats(
+        self, tenant: str, function: str, limits: Sequence[ConcurrencyLimit], top: int = 10
+    ) -> list[KeyStats]:
+        keys = self._flow.keys
+        fn = partial(keys.stats, tenant=tenant, function=function, limits=limits, top=top)
         return await self._read(fn)
 
     # -- schedules -------------------------------------------------------------------------

@@ -5,3 +5,16 @@
 ALTER TABLE tasks ADD COLUMN ckey1 text;
 ALTER TABLE tasks ADD COLUMN ckey2 text;
 ALTER TABLE tasks ADD COLUMN ckey3 text;
+
+-- A keyed claim's skip scan: the waiting values of the first key (one seek each), then each
+-- value's due tasks in dispatch order.
+CREATE INDEX tasks_keys ON tasks (tenant, function, ckey1, priority DESC, run_at, row)
+    WHERE status = 'Enqueued';
+
+-- Per function, the first key's value a claim served last: the next claim starts after it.
+CREATE TABLE key_cursors (
+    tenant text NOT NULL,
+    function text NOT NULL,
+    value text NOT NULL,
+    PRIMARY KEY (tenant, function)
+);

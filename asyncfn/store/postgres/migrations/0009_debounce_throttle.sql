@@ -14,3 +14,7 @@ CREATE TABLE throttle_state (
     tat double precision NOT NULL,
     PRIMARY KEY (tenant, function, key)
 );
+
+-- A submission finds the waiting task of its debounce key (store/postgres/shaping.py).
+CREATE INDEX tasks_debounce ON tasks (tenant, function, debounce_key)
+    WHERE debounce_key IS NOT NULL AND status = 'Enqueued';

@@ -18,3 +18,8 @@ CREATE TABLE operations (
 );
 CREATE INDEX operations_tenant ON operations (tenant, created_at DESC);
 CREATE INDEX operations_running ON operations (created_at) WHERE status = 'running';
+-- The walk's bound (the newest task row when the operation was created) and its runner: the
+-- node that owns it while lease_until lasts (another node takes over after).
+ALTER TABLE operations ADD COLUMN max_row bigint NOT NULL DEFAULT 0;
+ALTER TABLE operations ADD COLUMN owner text;
+ALTER TABLE operations ADD COLUMN lease_until double precision;

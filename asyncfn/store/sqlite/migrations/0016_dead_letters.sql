@@ -13,4 +13,6 @@ CREATE TABLE dead_letters (
     rerun_as TEXT,                 -- the id of the rerun task, once rerun
     rerun_at REAL
 );
-CREATE INDEX dead_letters_list ON dead_letters (tenant, row DESC);
+-- The list is newest first (by when the task ended for good), of a tenant or of one function.
+CREATE INDEX dead_letters_list ON dead_letters (tenant, at DESC, row DESC);
+CREATE INDEX dead_letters_function ON dead_letters (tenant, function, at DESC, row DESC);
