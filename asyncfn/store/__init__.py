@@ -1,6 +1,8 @@
 """The only shared state: SQL and transactions, no policy.
 
     base.py          the Store protocol: one method per transition, plus the reads
+    protocols/       the protocol by area (functions, transitions, reads, outbox, ...)
+    records.py       the records the protocol's methods take and answer
     sql.py           named statements loaded from a store's queries.sql
     migrate.py       numbered, checksummed migrations, applied once
     group_commit.py  GroupCommitter: many callers' writes, one transaction

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from asyncfn.domain.placement import NodeRecord
+from asyncfn.store.postgres.plumbing import PgPlumbing
 from asyncfn.store.postgres.rows import Conn, execute, fetch_all
 from asyncfn.store.sqlite.nodes import node_from_row, node_params
 
@@ -22,3 +23,19 @@ class PgNodes:
     async def live(self, conn: Conn, since: float) -> list[NodeRecord]:
         rows = await fetch_all(conn, self.q["live_nodes"], {"since": since})
         return [node_from_row(r) for r in rows]
+
+
+class PgNodeStore(PgPlumbing):
+    """`PostgresStore`'s node methods (the Store protocol's), kept here so the
+    store's module does not grow."""
+
+    _nodes: PgNodes
+
+    async def heartbeat_node(self, node: NodeRecord) -> None:
+        await self._run(lambda c: self._nodes.heartbeat(c, node))
+
+    async def forget_node(self, name: str) -> None:
+        await self._run(lambda c: self._nodes.forget(c, name))
+
+    async def live_nodes(self, since: float) -> list[NodeRecord]:
+        return await self._run(lambda c: self._nodes.live(c, since))

@@ -4,12 +4,13 @@ claim skips an operation another node's claim holds locked, so one node runs eac
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from asyncfn.domain.operations import MatchedTask, Operation, OperationKind, TaskFilter
 from asyncfn.store.base import Control
 from asyncfn.store.postgres.control import PgControl
+from asyncfn.store.postgres.plumbing import PgPlumbing
 from asyncfn.store.postgres.rows import Conn, execute, fetch_all, fetch_one, json_text
 from asyncfn.store.sqlite.operations import (
     batch_params,
@@ -20,8 +21,6 @@ from asyncfn.store.sqlite.operations import (
     operation_from_row,
     progress_params,
 )
-
-T = TypeVar("T")
 
 
 def pg_placeholder(name: str) -> str:
@@ -114,18 +113,12 @@ class PgOperations:
         return await execute(conn, self.q["end_operation"], params) == 1
 
 
-class PgOperationStore:
+class PgOperationStore(PgPlumbing):
     """`PostgresStore`'s bulk-operation methods (the Store protocol's), kept here so the
     store's module does not grow."""
 
     _operations: PgOperations
     _control: PgControl
-
-    async def _run(self, op: Callable[[Conn], Awaitable[T]], tx: bool = False) -> T:
-        raise NotImplementedError  # PostgresStore's
-
-    async def _snapshot(self, op: Callable[[Conn], Awaitable[T]]) -> T:
-        raise NotImplementedError  # PostgresStore's
 
     async def count_operation_tasks(
         self, tenant: str, kind: OperationKind, filter: TaskFilter, now: float

@@ -4,15 +4,18 @@ in one REPEATABLE READ, READ ONLY transaction (the store opens it), so it sees o
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from asyncfn.domain.models import FunctionSpec, LogLine, Task, TaskQuery
+from asyncfn.domain.keystats import KeyStats
+from asyncfn.domain.models import ConcurrencyLimit, FunctionSpec, LogLine, Task, TaskQuery
 from asyncfn.domain.states import TaskStatus
-from asyncfn.domain.stats import FunctionStats, QueueStat
+from asyncfn.domain.stats import RECENT_ENDED, FunctionStats, QueueStat
 from asyncfn.store.base import LostTask
+from asyncfn.store.postgres.flow import PgFlow
 from asyncfn.store.postgres.keys import PgKeys
 from asyncfn.store.postgres.outbox import PgOutbox
+from asyncfn.store.postgres.plumbing import PgPlumbing
 from asyncfn.store.postgres.rows import (
     Conn,
     attempt_from_row,
@@ -142,3 +145,55 @@ class PgReads:
             0 if submitted is None else submitted[0],
             0 if delayed is None else delayed[0],
         )
+
+
+class PgReadStore(PgPlumbing):
+    """`PostgresStore`'s task-read and stats methods (the Store protocol's), kept here so the
+    store's module does not grow."""
+
+    _reads: PgReads
+    _flow: PgFlow
+
+    async def get_task(self, tenant: str, task_id: str) -> Task | None:
+        return await self._snapshot(lambda c: self._reads.get_task(c, tenant, task_id))
+
+    async def list_tasks(self, query: TaskQuery) -> tuple[list[Task], int | None]:
+        return await self._run(lambda c: self._reads.list_tasks(c, query))
+
+    async def read_logs(
+        self, tenant: str, task_id: str, after: int = 0, limit: int = 10_000
+    ) -> list[LogLine] | None:
+        return await self._snapshot(
+            lambda c: self._reads.read_logs(c, tenant, task_id, after, limit)
+        )
+
+    async def find_lost(self, node: str | None, now: float, limit: int) -> list[LostTask]:
+        return await self._run(lambda c: self._reads.find_lost(c, node, now, limit))
+
+    async def next_run_at(self, tenant: str, function: str) -> float | None:
+        return await self._run(lambda c: self._reads.next_run_at(c, tenant, function))
+
+    async def next_retry_at(self) -> float | None:
+        return await self._run(self._reads.next_retry_at)
+
+    async def count_by_status(self, tenant: str, function: str) -> dict[TaskStatus, int]:
+        return await self._run(lambda c: self._reads.count_by_status(c, tenant, function))
+
+    async def queue_stats(self) -> list[QueueStat]:
+        return await self._run(self._reads.queue_stats)
+
+    async def running_counts(self) -> dict[tuple[str, str], int]:
+        return await self._run(self._flow.running_counts)
+
+    async def function_stats(
+        self, tenant: str, function: str, now: float, recent: int = RECENT_ENDED
+    ) -> FunctionStats:
+        return await self._snapshot(
+            lambda c: self._reads.function_stats(c, tenant, function, now, recent)
+        )
+
+    async def key_stats(
+        self, tenant: str, function: str, limits: Sequence[ConcurrencyLimit], top: int = 10
+    ) -> list[KeyStats]:
+        keys = self._flow.keys
+        return await self._snapshot(lambda c: keys.stats(c, tenant, function, limits, top))

@@ -7,10 +7,12 @@ runners firing one tick make one task.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 
 from asyncfn.domain.models import Submission, Submitted
 from asyncfn.domain.schedules import Schedule
+from asyncfn.store.postgres.plumbing import PgPlumbing
 from asyncfn.store.postgres.rows import Conn, execute, fetch_all, fetch_one, schedule_from_row
 from asyncfn.store.postgres.writes import PgWrites
 
@@ -85,3 +87,58 @@ class PgSchedules:
     async def next_at(self, conn: Conn) -> float | None:
         row = await fetch_one(conn, self.q["next_schedule_at"])
         return None if row is None or row[0] is None else float(row[0])
+
+
+class PgScheduleStore(PgPlumbing):
+    """`PostgresStore`'s schedule methods (the Store protocol's), kept here so the
+    store's module does not grow."""
+
+    _schedules: PgSchedules
+
+    async def put_schedule(self, schedule: Schedule) -> bool:
+        now = schedule.updated_at or time.time()
+        return await self._run(lambda c: self._schedules.put(c, schedule, now))
+
+    async def get_schedule(self, tenant: str, name: str) -> Schedule | None:
+        return await self._run(lambda c: self._schedules.get(c, tenant, name))
+
+    async def list_schedules(self, tenant: str) -> list[Schedule]:
+        return await self._run(lambda c: self._schedules.of_tenant(c, tenant))
+
+    async def delete_schedule(self, tenant: str, name: str) -> bool:
+        return await self._run(lambda c: self._schedules.delete(c, tenant, name))
+
+    async def due_schedules(self, now: float, limit: int) -> list[Schedule]:
+        return await self._run(lambda c: self._schedules.due(c, now, limit))
+
+    async def next_schedule_at(self) -> float | None:
+        return await self._run(self._schedules.next_at)
+
+    async def fire_schedule(
+        self,
+        tenant: str,
+        name: str,
+        tick: float,
+        next_fire_at: float,
+        submission: Submission,
+        now: float,
+        max_attempts: int,
+        default_priority: int,
+    ) -> Submitted | None:
+        return await self._run(
+            lambda c: self._schedules.fire(
+                c,
+                tenant,
+                name,
+                tick,
+                next_fire_at,
+                submission,
+                now,
+                max_attempts,
+                default_priority,
+            ),
+            True,
+        )
+
+    async def skip_schedule(self, tenant: str, name: str, next_fire_at: float) -> bool:
+        return await self._run(lambda c: self._schedules.skip(c, tenant, name, next_fire_at))

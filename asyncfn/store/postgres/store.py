@@ -22,30 +22,16 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from psycopg_pool import AsyncConnectionPool
 
-from asyncfn.domain.deadletters import DeadLetter, DeadLetterCursor
 from asyncfn.domain.errors import Unavailable
 from asyncfn.domain.flow import Claim, ClaimQuota
-from asyncfn.domain.keystats import KeyStats
 from asyncfn.domain.models import (
-    ConcurrencyLimit,
-    Delivery,
     FunctionSpec,
-    LogLine,
     Submission,
     Submitted,
-    Task,
-    TaskQuery,
 )
-from asyncfn.domain.placement import NodeRecord
-from asyncfn.domain.schedules import Schedule
-from asyncfn.domain.states import TaskStatus
-from asyncfn.domain.stats import RECENT_ENDED, FunctionStats, QueueStat
-from asyncfn.domain.tenants import ApiKey, SigningKey, Tenant
-from asyncfn.domain.triggers import Trigger
 from asyncfn.store.base import (
     Control,
     Finish,
-    LostTask,
     NewLogLine,
     PurgeResult,
     RetryLater,
@@ -55,15 +41,16 @@ from asyncfn.store.migrate import discover
 from asyncfn.store.postgres.control import PgControl
 from asyncfn.store.postgres.flow import PgFlow
 from asyncfn.store.postgres.listen import PgListener
-from asyncfn.store.postgres.nodes import PgNodes
+from asyncfn.store.postgres.nodes import PgNodes, PgNodeStore
 from asyncfn.store.postgres.operations import PgOperations, PgOperationStore
-from asyncfn.store.postgres.reads import PgReads
+from asyncfn.store.postgres.outbox_facade import PgOutboxStore
+from asyncfn.store.postgres.reads import PgReads, PgReadStore
 from asyncfn.store.postgres.rows import Conn, function_from_row
-from asyncfn.store.postgres.schedules import PgSchedules
+from asyncfn.store.postgres.schedules import PgSchedules, PgScheduleStore
 from asyncfn.store.postgres.schema import migrate_postgres
 from asyncfn.store.postgres.shaping import PgShaping
-from asyncfn.store.postgres.tenants import PgTenants
-from asyncfn.store.postgres.triggers import PgTriggers
+from asyncfn.store.postgres.tenants import PgTenants, PgTenantStore
+from asyncfn.store.postgres.triggers import PgTriggers, PgTriggerStore
 from asyncfn.store.postgres.upkeep import PgUpkeep
 from asyncfn.store.postgres.writes import PgWrites
 from asyncfn.store.shaping import Shaping
@@ -96,7 +83,15 @@ def settings_from_url(url: str) -> PgSettings:
     return PgSettings(conninfo, pool.get("pool_min", 2), pool.get("pool_max", 10))
 
 
-class PostgresStore(PgOperationStore):
+class PostgresStore(
+    PgReadStore,
+    PgOutboxStore,
+    PgScheduleStore,
+    PgTriggerStore,
+    PgTenantStore,
+    PgNodeStore,
+    PgOperationStore,
+):
     """The PostgreSQL implementation of `asyncfn.store.base.Store`; see the module docstring."""
 
     def __init__(self, settings: PgSettings) -> None:
@@ -357,224 +352,3 @@ class PostgresStore(PgOperationStore):
     async def append_logs(self, lines: Sequence[NewLogLine]) -> None:
         if lines:
             await self._run(lambda c: self._writes.append_logs(c, lines), True)
-
-    # -- outbox ----------------------------------------------------------------------------
-    async def claim_deliveries(
-        self, node: str, now: float, lease_until: float, limit: int
-    ) -> list[Delivery]:
-        if limit <= 0:
-            return []
-        return await self._run(
-            lambda c: self._writes.outbox.claim(c, node, now, lease_until, limit)
-        )
-
-    async def delivery_done(self, delivery_id: str, attempt: int, now: float) -> bool:
-        return await self._run(lambda c: self._writes.outbox.done(c, delivery_id, attempt, now))
-
-    async def delivery_failed(
-        self, delivery_id: str, attempt: int, now: float, error: str, next_at: float | None
-    ) -> bool:
-        op = self._writes.outbox.failed
-        return await self._run(lambda c: op(c, delivery_id, attempt, error, next_at))
-
-    async def task_deliveries(self, tenant: str, task_id: str) -> list[Delivery] | None:
-        return await self._snapshot(lambda c: self._writes.outbox.of_task(c, tenant, task_id))
-
-    # -- dead letters (postgres/deadletters.py; the outbox's enqueue writes them) -------------
-    async def list_dead_letters(
-        self,
-        tenant: str,
-        function: str | None,
-        limit: int,
-        after: DeadLetterCursor | None = None,
-    ) -> tuple[list[DeadLetter], DeadLetterCursor | None]:
-        dead_letters = self._writes.outbox.dead_letters
-        return await self._run(lambda c: dead_letters.listed(c, tenant, function, limit, after))
-
-    async def rerun_dead_letter(
-        self,
-        tenant: str,
-        task_id: str,
-        new_task_id: str | None,
-        now: float,
-        max_attempts: int,
-        default_priority: int,
-    ) -> Submitted | None:
-        def make(conn: Conn) -> Awaitable[Submitted | None]:
-            return self._control.rerun(
-                conn, tenant, task_id, new_task_id, now, max_attempts, default_priority
-            )
-
-        dead_letters = self._writes.outbox.dead_letters
-        return await self._run(lambda c: dead_letters.rerun(c, tenant, task_id, now, make), True)
-
-    # -- reads -----------------------------------------------------------------------------
-    async def get_task(self, tenant: str, task_id: str) -> Task | None:
-        return await self._snapshot(lambda c: self._reads.get_task(c, tenant, task_id))
-
-    async def list_tasks(self, query: TaskQuery) -> tuple[list[Task], int | None]:
-        return await self._run(lambda c: self._reads.list_tasks(c, query))
-
-    async def read_logs(
-        self, tenant: str, task_id: str, after: int = 0, limit: int = 10_000
-    ) -> list[LogLine] | None:
-        return await self._snapshot(
-            lambda c: self._reads.read_logs(c, tenant, task_id, after, limit)
-        )
-
-    async def find_lost(self, node: str | None, now: float, limit: int) -> list[LostTask]:
-        return await self._run(lambda c: self._reads.find_lost(c, node, now, limit))
-
-    async def next_run_at(self, tenant: str, function: str) -> float | None:
-        return await self._run(lambda c: self._reads.next_run_at(c, tenant, function))
-
-    async def next_retry_at(self) -> float | None:
-        return await self._run(self._reads.next_retry_at)
-
-    async def count_by_status(self, tenant: str, function: str) -> dict[TaskStatus, int]:
-        return await self._run(lambda c: self._reads.count_by_status(c, tenant, function))
-
-    async def queue_stats(self) -> list[QueueStat]:
-        return await self._run(self._reads.queue_stats)
-
-    async def running_counts(self) -> dict[tuple[str, str], int]:
-        return await self._run(self._flow.running_counts)
-
-    async def function_stats(
-        self, tenant: str, function: str, now: float, recent: int = RECENT_ENDED
-    ) -> FunctionStats:
-        return await self._snapshot(
-            lambda c: self._reads.function_stats(c, tenant, function, now, recent)
-        )
-
-    async def key_stats(
-        self, tenant: str, function: str, limits: Sequence[ConcurrencyLimit], top: int = 10
-    ) -> list[KeyStats]:
-        keys = self._flow.keys
-        return await self._snapshot(lambda c: keys.stats(c, tenant, function, limits, top))
-
-    # -- schedules -------------------------------------------------------------------------
-    async def put_schedule(self, schedule: Schedule) -> bool:
-        now = schedule.updated_at or time.time()
-        return await self._run(lambda c: self._schedules.put(c, schedule, now))
-
-    async def get_schedule(self, tenant: str, name: str) -> Schedule | None:
-        return await self._run(lambda c: self._schedules.get(c, tenant, name))
-
-    async def list_schedules(self, tenant: str) -> list[Schedule]:
-        return await self._run(lambda c: self._schedules.of_tenant(c, tenant))
-
-    async def delete_schedule(self, tenant: str, name: str) -> bool:
-        return await self._run(lambda c: self._schedules.delete(c, tenant, name))
-
-    async def due_schedules(self, now: float, limit: int) -> list[Schedule]:
-        return await self._run(lambda c: self._schedules.due(c, now, limit))
-
-    async def next_schedule_at(self) -> float | None:
-        return await self._run(self._schedules.next_at)
-
-    async def fire_schedule(
-        self,
-        tenant: str,
-        name: str,
-        tick: float,
-        next_fire_at: float,
-        submission: Submission,
-        now: float,
-        max_attempts: int,
-        default_priority: int,
-    ) -> Submitted | None:
-        return await self._run(
-            lambda c: self._schedules.fire(
-                c,
-                tenant,
-                name,
-                tick,
-                next_fire_at,
-                submission,
-                now,
-                max_attempts,
-                default_priority,
-            ),
-            True,
-        )
-
-    async def skip_schedule(self, tenant: str, name: str, next_fire_at: float) -> bool:
-        return await self._run(lambda c: self._schedules.skip(c, tenant, name, next_fire_at))
-
-    # -- triggers --------------------------------------------------------------------------
-    async def put_trigger(self, trigger: Trigger) -> bool:
-        now = trigger.updated_at or time.time()
-        return await self._run(lambda c: self._triggers.put(c, trigger, now))
-
-    async def get_trigger(self, tenant: str, name: str) -> Trigger | None:
-        return await self._run(lambda c: self._triggers.get(c, tenant, name))
-
-    async def list_triggers(self, tenant: str | None = None) -> list[Trigger]:
-        return await self._run(lambda c: self._triggers.listed(c, tenant))
-
-    async def delete_trigger(self, tenant: str, name: str) -> bool:
-        return await self._run(lambda c: self._triggers.delete(c, tenant, name))
-
-    async def queue_depth(self, tenant: str, function: str) -> int:
-        return await self._run(lambda c: self._triggers.queue_depth(c, tenant, function))
-
-    # -- tenants, API keys, secrets --------------------------------------------------------
-    async def create_tenant(self, name: str, now: float) -> bool:
-        return await self._run(lambda c: self._tenants.create_tenant(c, name, now))
-
-    async def list_tenants(self) -> list[Tenant]:
-        return await self._run(self._tenants.tenants)
-
-    async def get_tenant(self, name: str) -> Tenant | None:
-        return await self._run(lambda c: self._tenants.tenant(c, name))
-
-    async def set_tenant_limits(
-        self,
-        name: str,
-        max_running: int | None,
-        submit_rate: float | None,
-        submit_burst: int | None,
-    ) -> Tenant | None:
-        limits = (max_running, submit_rate, submit_burst)
-        return await self._run(lambda c: self._tenants.set_limits(c, name, *limits), True)
-
-    async def create_key(self, key: ApiKey) -> None:
-        await self._run(lambda c: self._tenants.create_key(c, key))
-
-    async def find_key(self, hash_: str) -> ApiKey | None:
-        return await self._run(lambda c: self._tenants.find_key(c, hash_))
-
-    async def list_keys(self, tenant: str | None = None) -> list[ApiKey]:
-        return await self._run(lambda c: self._tenants.keys(c, tenant))
-
-    async def revoke_key(self, key_id: str, now: float) -> bool | None:
-        return await self._run(lambda c: self._tenants.revoke_key(c, key_id, now))
-
-    async def create_signing_key(self, key: SigningKey) -> None:
-        await self._run(lambda c: self._tenants.create_signing_key(c, key))
-
-    async def find_signing_key(self, key_id: str) -> SigningKey | None:
-        return await self._run(lambda c: self._tenants.find_signing_key(c, key_id))
-
-    async def list_signing_keys(self, tenant: str | None = None) -> list[SigningKey]:
-        return await self._run(lambda c: self._tenants.signing_keys(c, tenant))
-
-    async def revoke_signing_key(self, key_id: str, now: float) -> bool | None:
-        return await self._run(lambda c: self._tenants.revoke_signing_key(c, key_id, now))
-
-    async def count_active_keys(self) -> int:
-        return await self._run(self._tenants.active_keys)
-
-    async def shared_secret(self, name: str, candidate: bytes, now: float) -> bytes:
-        return await self._run(lambda c: self._tenants.secret(c, name, candidate, now))
-
-    # -- nodes (placement) -------------------------------------------------------------------
-    async def heartbeat_node(self, node: NodeRecord) -> None:
-        await self._run(lambda c: self._nodes.heartbeat(c, node))
-
-    async def forget_node(self, name: str) -> None:
-        await self._run(lambda c: self._nodes.forget(c, name))
-
-    async def live_nodes(self, since: float) -> list[NodeRecord]:
-        return await self._run(lambda c: self._nodes.live(c, since))

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from asyncfn.domain.models import DEFAULT_TENANT
 from asyncfn.domain.tenants import ApiKey, SigningKey, Tenant
+from asyncfn.store.postgres.plumbing import PgPlumbing
 from asyncfn.store.postgres.rows import Conn, execute, fetch_all, fetch_one
 from asyncfn.store.sqlite.tenants import (
     key_from_row,
@@ -99,3 +100,59 @@ class PgTenants:
     async def active_keys(self, conn: Conn) -> int:
         row = await fetch_one(conn, self.q["count_active_keys"])
         return 0 if row is None else int(row[0])
+
+
+class PgTenantStore(PgPlumbing):
+    """`PostgresStore`'s tenant, key and secret methods (the Store protocol's), kept here so the
+    store's module does not grow."""
+
+    _tenants: PgTenants
+
+    async def create_tenant(self, name: str, now: float) -> bool:
+        return await self._run(lambda c: self._tenants.create_tenant(c, name, now))
+
+    async def list_tenants(self) -> list[Tenant]:
+        return await self._run(self._tenants.tenants)
+
+    async def get_tenant(self, name: str) -> Tenant | None:
+        return await self._run(lambda c: self._tenants.tenant(c, name))
+
+    async def set_tenant_limits(
+        self,
+        name: str,
+        max_running: int | None,
+        submit_rate: float | None,
+        submit_burst: int | None,
+    ) -> Tenant | None:
+        limits = (max_running, submit_rate, submit_burst)
+        return await self._run(lambda c: self._tenants.set_limits(c, name, *limits), True)
+
+    async def create_key(self, key: ApiKey) -> None:
+        await self._run(lambda c: self._tenants.create_key(c, key))
+
+    async def find_key(self, hash_: str) -> ApiKey | None:
+        return await self._run(lambda c: self._tenants.find_key(c, hash_))
+
+    async def list_keys(self, tenant: str | None = None) -> list[ApiKey]:
+        return await self._run(lambda c: self._tenants.keys(c, tenant))
+
+    async def revoke_key(self, key_id: str, now: float) -> bool | None:
+        return await self._run(lambda c: self._tenants.revoke_key(c, key_id, now))
+
+    async def create_signing_key(self, key: SigningKey) -> None:
+        await self._run(lambda c: self._tenants.create_signing_key(c, key))
+
+    async def find_signing_key(self, key_id: str) -> SigningKey | None:
+        return await self._run(lambda c: self._tenants.find_signing_key(c, key_id))
+
+    async def list_signing_keys(self, tenant: str | None = None) -> list[SigningKey]:
+        return await self._run(lambda c: self._tenants.signing_keys(c, tenant))
+
+    async def revoke_signing_key(self, key_id: str, now: float) -> bool | None:
+        return await self._run(lambda c: self._tenants.revoke_signing_key(c, key_id, now))
+
+    async def count_active_keys(self) -> int:
+        return await self._run(self._tenants.active_keys)
+
+    async def shared_secret(self, name: str, candidate: bytes, now: float) -> bytes:
+        return await self._run(lambda c: self._tenants.secret(c, name, candidate, now))

@@ -4,9 +4,11 @@ a trigger's back-pressure asks)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 
 from asyncfn.domain.triggers import Trigger
+from asyncfn.store.postgres.plumbing import PgPlumbing
 from asyncfn.store.postgres.rows import Conn, fetch_all, fetch_one, trigger_from_row
 
 
@@ -48,3 +50,26 @@ class PgTriggers:
     async def queue_depth(self, conn: Conn, tenant: str, function: str) -> int:
         row = await fetch_one(conn, self.q["queue_depth"], {"tenant": tenant, "function": function})
         return 0 if row is None else int(row[0])
+
+
+class PgTriggerStore(PgPlumbing):
+    """`PostgresStore`'s trigger methods (the Store protocol's), kept here so the
+    store's module does not grow."""
+
+    _triggers: PgTriggers
+
+    async def put_trigger(self, trigger: Trigger) -> bool:
+        now = trigger.updated_at or time.time()
+        return await self._run(lambda c: self._triggers.put(c, trigger, now))
+
+    async def get_trigger(self, tenant: str, name: str) -> Trigger | None:
+        return await self._run(lambda c: self._triggers.get(c, tenant, name))
+
+    async def list_triggers(self, tenant: str | None = None) -> list[Trigger]:
+        return await self._run(lambda c: self._triggers.listed(c, tenant))
+
+    async def delete_trigger(self, tenant: str, name: str) -> bool:
+        return await self._run(lambda c: self._triggers.delete(c, tenant, name))
+
+    async def queue_depth(self, tenant: str, function: str) -> int:
+        return await self._run(lambda c: self._triggers.queue_depth(c, tenant, function))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import orjson
 
 from asyncfn.domain.placement import NodeRecord
+from asyncfn.store.sqlite.plumbing import SqlitePlumbing
 
 
 def node_params(node: NodeRecord) -> dict[str, Any]:
@@ -47,3 +49,19 @@ class SqliteNodes:
     def live(self, conn: sqlite3.Connection, since: float) -> list[NodeRecord]:
         rows = conn.execute(self.q["live_nodes"], {"since": since}).fetchall()
         return [node_from_row(r) for r in rows]
+
+
+class SqliteNodeStore(SqlitePlumbing):
+    """`SqliteStore`'s node methods (the Store protocol's), kept here so the store's
+    module does not grow; they run on its writer and readers like the rest."""
+
+    _nodes: SqliteNodes
+
+    async def heartbeat_node(self, node: NodeRecord) -> None:
+        await self._write(partial(self._nodes.heartbeat, node=node))
+
+    async def forget_node(self, name: str) -> None:
+        await self._write(partial(self._nodes.forget, name=name))
+
+    async def live_nodes(self, since: float) -> list[NodeRecord]:
+        return await self._read(partial(self._nodes.live, since=since))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 from asyncfn.domain.operations import (
     MatchedTask,
@@ -24,9 +24,9 @@ from asyncfn.domain.operations import (
 from asyncfn.domain.states import TaskStatus
 from asyncfn.store.base import Control
 from asyncfn.store.sqlite.control import SqliteControl
+from asyncfn.store.sqlite.plumbing import SqlitePlumbing
 from asyncfn.store.sqlite.rows import json_text, json_value
 
-T = TypeVar("T")
 Connection = sqlite3.Connection
 Placeholder = Callable[[str], str]
 
@@ -215,18 +215,12 @@ class SqliteOperations:
         return bool(conn.execute(self.q["end_operation"], params).rowcount == 1)
 
 
-class SqliteOperationStore:
+class SqliteOperationStore(SqlitePlumbing):
     """`SqliteStore`'s bulk-operation methods (the Store protocol's), kept here so the store's
     module does not grow; they run on its writer and readers like the rest."""
 
     _operations: SqliteOperations
     _control: SqliteControl
-
-    async def _write(self, op: Callable[[Connection], T]) -> T:
-        raise NotImplementedError  # SqliteStore's
-
-    async def _read(self, fn: Callable[[Connection], T]) -> T:
-        raise NotImplementedError  # SqliteStore's
 
     async def count_operation_tasks(
         self, tenant: str, kind: OperationKind, filter: TaskFilter, now: float

@@ -10,17 +10,21 @@ import dataclasses
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import orjson
 
 from asyncfn.domain import limits
-from asyncfn.domain.models import FunctionSpec, LogLine, Task, TaskQuery
+from asyncfn.domain.keystats import KeyStats
+from asyncfn.domain.models import ConcurrencyLimit, FunctionSpec, LogLine, Task, TaskQuery
 from asyncfn.domain.states import TaskStatus
-from asyncfn.domain.stats import FunctionStats, QueueStat
+from asyncfn.domain.stats import RECENT_ENDED, FunctionStats, QueueStat
 from asyncfn.store.base import LostTask
+from asyncfn.store.sqlite.flow import SqliteFlow
 from asyncfn.store.sqlite.keys import SqliteKeys
 from asyncfn.store.sqlite.outbox import delivery_from_row
+from asyncfn.store.sqlite.plumbing import SqlitePlumbing
 from asyncfn.store.sqlite.rows import (
     attempt_from_row,
     event_from_row,
@@ -191,3 +195,59 @@ class SqliteReads:
             (submitted,) = conn.execute(self.q["submitted_since"], minute_ago).fetchone()
             (delayed,) = conn.execute(self.q["delayed_at"], {**key, "now": now}).fetchone()
         return stats_from_rows(counts, ended, attempts, finished, submitted, delayed)
+
+
+class SqliteReadStore(SqlitePlumbing):
+    """`SqliteStore`'s task-read and stats methods (the Store protocol's), kept here so the store's
+    module does not grow; they run on its writer and readers like the rest."""
+
+    _reads: SqliteReads
+    _flow: SqliteFlow
+
+    async def get_task(self, tenant: str, task_id: str) -> Task | None:
+        return await self._read(partial(self._reads.get_task, tenant=tenant, task_id=task_id))
+
+    async def list_tasks(self, query: TaskQuery) -> tuple[list[Task], int | None]:
+        return await self._read(partial(self._reads.list_tasks, query=query))
+
+    async def read_logs(
+        self, tenant: str, task_id: str, after: int = 0, limit: int = 10_000
+    ) -> list[LogLine] | None:
+        fn = partial(
+            self._reads.read_logs, tenant=tenant, task_id=task_id, after=after, limit=limit
+        )
+        return await self._read(fn)
+
+    async def find_lost(self, node: str | None, now: float, limit: int) -> list[LostTask]:
+        return await self._read(partial(self._reads.find_lost, node=node, now=now, limit=limit))
+
+    async def next_run_at(self, tenant: str, function: str) -> float | None:
+        return await self._read(partial(self._reads.next_run_at, tenant=tenant, function=function))
+
+    async def next_retry_at(self) -> float | None:
+        return await self._read(self._reads.next_retry_at)
+
+    async def count_by_status(self, tenant: str, function: str) -> dict[TaskStatus, int]:
+        fn = partial(self._reads.count_by_status, tenant=tenant, function=function)
+        return await self._read(fn)
+
+    async def queue_stats(self) -> list[QueueStat]:
+        return await self._read(self._reads.queue_stats)
+
+    async def running_counts(self) -> dict[tuple[str, str], int]:
+        return await self._read(self._flow.running_counts)
+
+    async def function_stats(
+        self, tenant: str, function: str, now: float, recent: int = RECENT_ENDED
+    ) -> FunctionStats:
+        fn = partial(
+            self._reads.function_stats, tenant=tenant, function=function, now=now, recent=recent
+        )
+        return await self._read(fn)
+
+    async def key_stats(
+        self, tenant: str, function: str, limits: Sequence[ConcurrencyLimit], top: int = 10
+    ) -> list[KeyStats]:
+        keys = self._flow.keys
+        fn = partial(keys.stats, tenant=tenant, function=function, limits=limits, top=top)
+        return await self._read(fn)

@@ -7,11 +7,14 @@ bookkeeping and the task, inserted by `SqliteWrites.submit_many` like any client
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from asyncfn.domain.models import Submission, Submitted
 from asyncfn.domain.schedules import Schedule
+from asyncfn.store.sqlite.plumbing import SqlitePlumbing
 from asyncfn.store.sqlite.writes import SqliteWrites
 
 Connection = sqlite3.Connection
@@ -125,3 +128,57 @@ class SqliteSchedules:
     def next_at(self, conn: Connection) -> float | None:
         (at,) = conn.execute(self.q["next_schedule_at"]).fetchone()
         return None if at is None else float(at)
+
+
+class SqliteScheduleStore(SqlitePlumbing):
+    """`SqliteStore`'s schedule methods (the Store protocol's), kept here so the store's
+    module does not grow; they run on its writer and readers like the rest."""
+
+    _schedules: SqliteSchedules
+
+    async def put_schedule(self, schedule: Schedule) -> bool:
+        now = schedule.updated_at or time.time()
+        return await self._write(partial(self._schedules.put, schedule=schedule, now=now))
+
+    async def get_schedule(self, tenant: str, name: str) -> Schedule | None:
+        return await self._read(partial(self._schedules.get, tenant=tenant, name=name))
+
+    async def list_schedules(self, tenant: str) -> list[Schedule]:
+        return await self._read(partial(self._schedules.of_tenant, tenant=tenant))
+
+    async def delete_schedule(self, tenant: str, name: str) -> bool:
+        return await self._write(partial(self._schedules.delete, tenant=tenant, name=name))
+
+    async def due_schedules(self, now: float, limit: int) -> list[Schedule]:
+        return await self._read(partial(self._schedules.due, now=now, limit=limit))
+
+    async def next_schedule_at(self) -> float | None:
+        return await self._read(self._schedules.next_at)
+
+    async def fire_schedule(
+        self,
+        tenant: str,
+        name: str,
+        tick: float,
+        next_fire_at: float,
+        submission: Submission,
+        now: float,
+        max_attempts: int,
+        default_priority: int,
+    ) -> Submitted | None:
+        op = partial(
+            self._schedules.fire,
+            tenant=tenant,
+            name=name,
+            tick=tick,
+            next_fire_at=next_fire_at,
+            submission=submission,
+            now=now,
+            max_attempts=max_attempts,
+            default_priority=default_priority,
+        )
+        return await self._write(op)
+
+    async def skip_schedule(self, tenant: str, name: str, next_fire_at: float) -> bool:
+        op = partial(self._schedules.skip, tenant=tenant, name=name, next_fire_at=next_fire_at)
+        return await self._write(op)

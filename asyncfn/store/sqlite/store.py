@@ -24,30 +24,16 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, TypeVar
 
-from asyncfn.domain.deadletters import DeadLetter, DeadLetterCursor
 from asyncfn.domain.errors import Unavailable
 from asyncfn.domain.flow import Claim, ClaimQuota
-from asyncfn.domain.keystats import KeyStats
 from asyncfn.domain.models import (
-    ConcurrencyLimit,
-    Delivery,
     FunctionSpec,
-    LogLine,
     Submission,
     Submitted,
-    Task,
-    TaskQuery,
 )
-from asyncfn.domain.placement import NodeRecord
-from asyncfn.domain.schedules import Schedule
-from asyncfn.domain.states import TaskStatus
-from asyncfn.domain.stats import RECENT_ENDED, FunctionStats, QueueStat
-from asyncfn.domain.tenants import ApiKey, SigningKey, Tenant
-from asyncfn.domain.triggers import Trigger
 from asyncfn.store.base import (
     Control,
     Finish,
-    LostTask,
     NewLogLine,
     PurgeResult,
     RetryLater,
@@ -58,14 +44,15 @@ from asyncfn.store.shaping import Shaping
 from asyncfn.store.sql import load_queries
 from asyncfn.store.sqlite.control import SqliteControl
 from asyncfn.store.sqlite.flow import SqliteFlow
-from asyncfn.store.sqlite.nodes import SqliteNodes
+from asyncfn.store.sqlite.nodes import SqliteNodes, SqliteNodeStore
 from asyncfn.store.sqlite.operations import SqliteOperations, SqliteOperationStore
-from asyncfn.store.sqlite.reads import SqliteReads
+from asyncfn.store.sqlite.outbox_facade import SqliteOutboxStore
+from asyncfn.store.sqlite.reads import SqliteReads, SqliteReadStore
 from asyncfn.store.sqlite.rows import function_from_row
-from asyncfn.store.sqlite.schedules import SqliteSchedules
+from asyncfn.store.sqlite.schedules import SqliteSchedules, SqliteScheduleStore
 from asyncfn.store.sqlite.shaping import SqliteShaping
-from asyncfn.store.sqlite.tenants import SqliteTenants
-from asyncfn.store.sqlite.triggers import SqliteTriggers
+from asyncfn.store.sqlite.tenants import SqliteTenants, SqliteTenantStore
+from asyncfn.store.sqlite.triggers import SqliteTriggers, SqliteTriggerStore
 from asyncfn.store.sqlite.upkeep import SqliteUpkeep
 from asyncfn.store.sqlite.writes import SqliteWrites
 
@@ -73,7 +60,15 @@ T = TypeVar("T")
 PACKAGE = "asyncfn.store.sqlite"
 
 
-class SqliteStore(SqliteOperationStore):
+class SqliteStore(
+    SqliteReadStore,
+    SqliteOutboxStore,
+    SqliteScheduleStore,
+    SqliteTriggerStore,
+    SqliteTenantStore,
+    SqliteNodeStore,
+    SqliteOperationStore,
+):
     """The SQLite implementation of `asyncfn.store.base.Store`; see the module docstring."""
 
     def __init__(
@@ -394,244 +389,3 @@ class SqliteStore(SqliteOperationStore):
     async def append_logs(self, lines: Sequence[NewLogLine]) -> None:
         if lines:
             await self._write(partial(self._writes.append_logs, lines=lines))
-
-    # -- outbox (store/sqlite/outbox.py; the terminal transitions write it) -------------------
-    async def claim_deliveries(
-        self, node: str, now: float, lease_until: float, limit: int
-    ) -> list[Delivery]:
-        if limit <= 0:
-            return []
-        op = partial(
-            self._writes.outbox.claim, node=node, now=now, lease_until=lease_until, limit=limit
-        )
-        return await self._write(op)
-
-    async def delivery_done(self, delivery_id: str, attempt: int, now: float) -> bool:
-        op = partial(self._writes.outbox.done, delivery_id=delivery_id, attempt=attempt, now=now)
-        return await self._write(op)
-
-    async def delivery_failed(
-        self, delivery_id: str, attempt: int, now: float, error: str, next_at: float | None
-    ) -> bool:
-        op = partial(
-            self._writes.outbox.failed,
-            delivery_id=delivery_id,
-            attempt=attempt,
-            error=error,
-            next_at=next_at,
-        )
-        return await self._write(op)
-
-    async def task_deliveries(self, tenant: str, task_id: str) -> list[Delivery] | None:
-        fn = partial(self._writes.outbox.of_task, tenant=tenant, task_id=task_id)
-        return await self._read(fn)
-
-    # -- dead letters (store/sqlite/deadletters.py; the outbox's enqueue writes them) ---------
-    async def list_dead_letters(
-        self,
-        tenant: str,
-        function: str | None,
-        limit: int,
-        after: DeadLetterCursor | None = None,
-    ) -> tuple[list[DeadLetter], DeadLetterCursor | None]:
-        listed = self._writes.outbox.dead_letters.listed
-        fn = partial(listed, tenant=tenant, function=function, limit=limit, after=after)
-        return await self._read(fn)
-
-    async def rerun_dead_letter(
-        self,
-        tenant: str,
-        task_id: str,
-        new_task_id: str | None,
-        now: float,
-        max_attempts: int,
-        default_priority: int,
-    ) -> Submitted | None:
-        make = partial(
-            self._control.rerun,
-            tenant=tenant,
-            task_id=task_id,
-            new_task_id=new_task_id,
-            now=now,
-            max_attempts=max_attempts,
-            default_priority=default_priority,
-        )
-        dead_letters = self._writes.outbox.dead_letters
-        op = partial(dead_letters.rerun, tenant=tenant, task_id=task_id, now=now, make=make)
-        return await self._write(op)
-
-    # -- reads -----------------------------------------------------------------------------
-    async def get_task(self, tenant: str, task_id: str) -> Task | None:
-        return await self._read(partial(self._reads.get_task, tenant=tenant, task_id=task_id))
-
-    async def list_tasks(self, query: TaskQuery) -> tuple[list[Task], int | None]:
-        return await self._read(partial(self._reads.list_tasks, query=query))
-
-    async def read_logs(
-        self, tenant: str, task_id: str, after: int = 0, limit: int = 10_000
-    ) -> list[LogLine] | None:
-        fn = partial(
-            self._reads.read_logs, tenant=tenant, task_id=task_id, after=after, limit=limit
-        )
-        return await self._read(fn)
-
-    async def find_lost(self, node: str | None, now: float, limit: int) -> list[LostTask]:
-        return await self._read(partial(self._reads.find_lost, node=node, now=now, limit=limit))
-
-    async def next_run_at(self, tenant: str, function: str) -> float | None:
-        return await self._read(partial(self._reads.next_run_at, tenant=tenant, function=function))
-
-    async def next_retry_at(self) -> float | None:
-        return await self._read(self._reads.next_retry_at)
-
-    async def count_by_status(self, tenant: str, function: str) -> dict[TaskStatus, int]:
-        fn = partial(self._reads.count_by_status, tenant=tenant, function=function)
-        return await self._read(fn)
-
-    async def queue_stats(self) -> list[QueueStat]:
-        return await self._read(self._reads.queue_stats)
-
-    async def running_counts(self) -> dict[tuple[str, str], int]:
-        return await self._read(self._flow.running_counts)
-
-    async def function_stats(
-        self, tenant: str, function: str, now: float, recent: int = RECENT_ENDED
-    ) -> FunctionStats:
-        fn = partial(
-            self._reads.function_stats, tenant=tenant, function=function, now=now, recent=recent
-        )
-        return await self._read(fn)
-
-    async def key_stats(
-        self, tenant: str, function: str, limits: Sequence[ConcurrencyLimit], top: int = 10
-    ) -> list[KeyStats]:
-        keys = self._flow.keys
-        fn = partial(keys.stats, tenant=tenant, function=function, limits=limits, top=top)
-        return await self._read(fn)
-
-    # -- schedules -------------------------------------------------------------------------
-    async def put_schedule(self, schedule: Schedule) -> bool:
-        now = schedule.updated_at or time.time()
-        return await self._write(partial(self._schedules.put, schedule=schedule, now=now))
-
-    async def get_schedule(self, tenant: str, name: str) -> Schedule | None:
-        return await self._read(partial(self._schedules.get, tenant=tenant, name=name))
-
-    async def list_schedules(self, tenant: str) -> list[Schedule]:
-        return await self._read(partial(self._schedules.of_tenant, tenant=tenant))
-
-    async def delete_schedule(self, tenant: str, name: str) -> bool:
-        return await self._write(partial(self._schedules.delete, tenant=tenant, name=name))
-
-    async def due_schedules(self, now: float, limit: int) -> list[Schedule]:
-        return await self._read(partial(self._schedules.due, now=now, limit=limit))
-
-    async def next_schedule_at(self) -> float | None:
-        return await self._read(self._schedules.next_at)
-
-    async def fire_schedule(
-        self,
-        tenant: str,
-        name: str,
-        tick: float,
-        next_fire_at: float,
-        submission: Submission,
-        now: float,
-        max_attempts: int,
-        default_priority: int,
-    ) -> Submitted | None:
-        op = partial(
-            self._schedules.fire,
-            tenant=tenant,
-            name=name,
-            tick=tick,
-            next_fire_at=next_fire_at,
-            submission=submission,
-            now=now,
-            max_attempts=max_attempts,
-            default_priority=default_priority,
-        )
-        return await self._write(op)
-
-    async def skip_schedule(self, tenant: str, name: str, next_fire_at: float) -> bool:
-        op = partial(self._schedules.skip, tenant=tenant, name=name, next_fire_at=next_fire_at)
-        return await self._write(op)
-
-    # -- triggers --------------------------------------------------------------------------
-    async def put_trigger(self, trigger: Trigger) -> bool:
-        now = trigger.updated_at or time.time()
-        return await self._write(partial(self._triggers.put, trigger=trigger, now=now))
-
-    async def get_trigger(self, tenant: str, name: str) -> Trigger | None:
-        return await self._read(partial(self._triggers.get, tenant=tenant, name=name))
-
-    async def list_triggers(self, tenant: str | None = None) -> list[Trigger]:
-        return await self._read(partial(self._triggers.listed, tenant=tenant))
-
-    async def delete_trigger(self, tenant: str, name: str) -> bool:
-        return await self._write(partial(self._triggers.delete, tenant=tenant, name=name))
-
-    async def queue_depth(self, tenant: str, function: str) -> int:
-        op = partial(self._triggers.queue_depth, tenant=tenant, function=function)
-        return await self._read(op)
-
-    # -- tenants, API keys, secrets --------------------------------------------------------
-    async def create_tenant(self, name: str, now: float) -> bool:
-        return await self._write(partial(self._tenants.create_tenant, name=name, now=now))
-
-    async def list_tenants(self) -> list[Tenant]:
-        return await self._read(self._tenants.tenants)
-
-    async def get_tenant(self, name: str) -> Tenant | None:
-        return await self._read(partial(self._tenants.tenant, name=name))
-
-    async def set_tenant_limits(
-        self,
-        name: str,
-        max_running: int | None,
-        submit_rate: float | None,
-        submit_burst: int | None,
-    ) -> Tenant | None:
-        limits = (max_running, submit_rate, submit_burst)
-        return await self._write(lambda c: self._tenants.set_limits(c, name, *limits))
-
-    async def create_key(self, key: ApiKey) -> None:
-        await self._write(partial(self._tenants.create_key, key=key))
-
-    async def find_key(self, hash_: str) -> ApiKey | None:
-        return await self._read(partial(self._tenants.find_key, hash_=hash_))
-
-    async def list_keys(self, tenant: str | None = None) -> list[ApiKey]:
-        return await self._read(partial(self._tenants.keys, tenant=tenant))
-
-    async def revoke_key(self, key_id: str, now: float) -> bool | None:
-        return await self._write(partial(self._tenants.revoke_key, key_id=key_id, now=now))
-
-    async def count_active_keys(self) -> int:
-        return await self._read(self._tenants.active_keys)
-
-    async def create_signing_key(self, key: SigningKey) -> None:
-        await self._write(partial(self._tenants.create_signing_key, key=key))
-
-    async def find_signing_key(self, key_id: str) -> SigningKey | None:
-        return await self._read(partial(self._tenants.find_signing_key, key_id=key_id))
-
-    async def list_signing_keys(self, tenant: str | None = None) -> list[SigningKey]:
-        return await self._read(partial(self._tenants.signing_keys, tenant=tenant))
-
-    async def revoke_signing_key(self, key_id: str, now: float) -> bool | None:
-        return await self._write(partial(self._tenants.revoke_signing_key, key_id=key_id, now=now))
-
-    async def shared_secret(self, name: str, candidate: bytes, now: float) -> bytes:
-        op = partial(self._tenants.secret, name=name, value=candidate, now=now)
-        return await self._write(op)
-
-    # -- nodes (placement) -------------------------------------------------------------------
-    async def heartbeat_node(self, node: NodeRecord) -> None:
-        await self._write(partial(self._nodes.heartbeat, node=node))
-
-    async def forget_node(self, name: str) -> None:
-        await self._write(partial(self._nodes.forget, name=name))
-
-    async def live_nodes(self, since: float) -> list[NodeRecord]:
-        return await self._read(partial(self._nodes.live, since=since))

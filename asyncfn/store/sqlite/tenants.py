@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from asyncfn.domain.models import DEFAULT_TENANT
 from asyncfn.domain.tenants import ApiKey, SigningKey, Tenant
+from asyncfn.store.sqlite.plumbing import SqlitePlumbing
 
 Connection = sqlite3.Connection
 
@@ -154,3 +156,60 @@ class SqliteTenants:
     def active_keys(self, conn: Connection) -> int:
         (count,) = conn.execute(self.q["count_active_keys"]).fetchone()
         return int(count)
+
+
+class SqliteTenantStore(SqlitePlumbing):
+    """`SqliteStore`'s tenant, key and secret methods (the Store protocol's), kept here so the
+    store's module does not grow; they run on its writer and readers like the rest."""
+
+    _tenants: SqliteTenants
+
+    async def create_tenant(self, name: str, now: float) -> bool:
+        return await self._write(partial(self._tenants.create_tenant, name=name, now=now))
+
+    async def list_tenants(self) -> list[Tenant]:
+        return await self._read(self._tenants.tenants)
+
+    async def get_tenant(self, name: str) -> Tenant | None:
+        return await self._read(partial(self._tenants.tenant, name=name))
+
+    async def set_tenant_limits(
+        self,
+        name: str,
+        max_running: int | None,
+        submit_rate: float | None,
+        submit_burst: int | None,
+    ) -> Tenant | None:
+        limits = (max_running, submit_rate, submit_burst)
+        return await self._write(lambda c: self._tenants.set_limits(c, name, *limits))
+
+    async def create_key(self, key: ApiKey) -> None:
+        await self._write(partial(self._tenants.create_key, key=key))
+
+    async def find_key(self, hash_: str) -> ApiKey | None:
+        return await self._read(partial(self._tenants.find_key, hash_=hash_))
+
+    async def list_keys(self, tenant: str | None = None) -> list[ApiKey]:
+        return await self._read(partial(self._tenants.keys, tenant=tenant))
+
+    async def revoke_key(self, key_id: str, now: float) -> bool | None:
+        return await self._write(partial(self._tenants.revoke_key, key_id=key_id, now=now))
+
+    async def count_active_keys(self) -> int:
+        return await self._read(self._tenants.active_keys)
+
+    async def create_signing_key(self, key: SigningKey) -> None:
+        await self._write(partial(self._tenants.create_signing_key, key=key))
+
+    async def find_signing_key(self, key_id: str) -> SigningKey | None:
+        return await self._read(partial(self._tenants.find_signing_key, key_id=key_id))
+
+    async def list_signing_keys(self, tenant: str | None = None) -> list[SigningKey]:
+        return await self._read(partial(self._tenants.signing_keys, tenant=tenant))
+
+    async def revoke_signing_key(self, key_id: str, now: float) -> bool | None:
+        return await self._write(partial(self._tenants.revoke_signing_key, key_id=key_id, now=now))
+
+    async def shared_secret(self, name: str, candidate: bytes, now: float) -> bytes:
+        op = partial(self._tenants.secret, name=name, value=candidate, now=now)
+        return await self._write(op)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from asyncfn.domain.triggers import Trigger
+from asyncfn.store.sqlite.plumbing import SqlitePlumbing
 
 Connection = sqlite3.Connection
 
@@ -73,3 +76,27 @@ class SqliteTriggers:
         params = {"tenant": tenant, "function": function}
         (count,) = conn.execute(self.q["queue_depth"], params).fetchone()
         return int(count)
+
+
+class SqliteTriggerStore(SqlitePlumbing):
+    """`SqliteStore`'s trigger methods (the Store protocol's), kept here so the store's
+    module does not grow; they run on its writer and readers like the rest."""
+
+    _triggers: SqliteTriggers
+
+    async def put_trigger(self, trigger: Trigger) -> bool:
+        now = trigger.updated_at or time.time()
+        return await self._write(partial(self._triggers.put, trigger=trigger, now=now))
+
+    async def get_trigger(self, tenant: str, name: str) -> Trigger | None:
+        return await self._read(partial(self._triggers.get, tenant=tenant, name=name))
+
+    async def list_triggers(self, tenant: str | None = None) -> list[Trigger]:
+        return await self._read(partial(self._triggers.listed, tenant=tenant))
+
+    async def delete_trigger(self, tenant: str, name: str) -> bool:
+        return await self._write(partial(self._triggers.delete, tenant=tenant, name=name))
+
+    async def queue_depth(self, tenant: str, function: str) -> int:
+        op = partial(self._triggers.queue_depth, tenant=tenant, function=function)
+        return await self._read(op)
