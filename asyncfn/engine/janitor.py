@@ -121,6 +121,17 @@ class Janitor:
                 return total
             await asyncio.sleep(PURGE_PAUSE_S)
 
+    async def forget_throttles(self) -> int:
+        """Delete the throttle rows of keys idle since their next slot passed, in bounded
+        batches: the table keeps one row per key value throttled lately, not ever."""
+        total = 0
+        while True:
+            forgotten = await self._store.forget_throttles(self._clock(), PURGE_BATCH)
+            total += forgotten
+            if forgotten < PURGE_BATCH:
+                return total
+            await asyncio.sleep(PURGE_PAUSE_S)
+
     async def purge_unretained(self) -> int:
         """Purge the ended tasks of the functions with `retain_payload` false whose deliveries
         are settled (a pending delivery still reads the result), in bounded batches."""
@@ -154,4 +165,5 @@ class Janitor:
                 purged = await self.purge()
                 if purged:
                     log.info("purged %d tasks past the retention period", purged)
+                await self.forget_throttles()
                 next_purge = self._clock() + PURGE_EVERY_S

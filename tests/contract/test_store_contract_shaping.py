@@ -182,3 +182,19 @@ async def test_debounce_with_throttle_keeps_one_slot_per_survivor(store: Store) 
     other = Submission(b"{}", keys=TaskKeys(debounce="d2", throttle="k"))
     (second,) = await submit(store, [other], T0, shaping)
     assert second.run_at == T0 + 2  # one second after the first key's slot at T0 + 1
+
+
+async def test_forgetting_passed_throttle_rows_changes_no_delay(store: Store) -> None:
+    # Keys k and m are throttled; k's next slot is T0 + 1, m's T0 + 30.25 (behind a late task).
+    await submit(store, [rated("k") for _ in range(4)], T0, THROTTLE)
+    await submit(store, [rated("m", run_at=T0 + 30)], T0, THROTTLE)
+
+    assert await store.forget_throttles(T0 + 0.5, 100) == 0  # k's slot has not passed yet
+    assert await store.forget_throttles(T0 + 2, 100) == 1  # k's has; m's not
+    # A forgotten key throttles as a fresh one; the kept one keeps its place.
+    (fresh,) = await submit(store, [rated("k")], T0 + 2, THROTTLE)
+    assert fresh.run_at == T0 + 2
+    (queued,) = await submit(store, [rated("m")], T0 + 2, THROTTLE)
+    assert queued.run_at == T0 + 30.25
+    assert await store.forget_throttles(T0 + 100, 1) == 1  # bounded by the limit
+    assert await store.forget_throttles(T0 + 100, 100) == 1

@@ -426,6 +426,13 @@ DELETE FROM tasks WHERE row IN (
     ORDER BY finished_at, row LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED);
 
+-- name: forget_throttles
+-- Throttle rows whose next slot has passed: a submission finds such a row and no row alike.
+DELETE FROM throttle_state WHERE (tenant, function, key) IN (
+    SELECT tenant, function, key FROM throttle_state WHERE tat < %(before)s
+    ORDER BY tat LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED);
+
 -- purge: a task's data erased, its state history kept (upkeep.py) -----------------------------
 
 -- name: purge_target

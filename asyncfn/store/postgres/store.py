@@ -330,6 +330,9 @@ class PostgresStore(
             return 0
         return await self._run(lambda c: self._upkeep.purge_finished(c, finished_before, limit))
 
+    async def forget_throttles(self, before: float, limit: int) -> int:
+        return await self._run(lambda c: self._upkeep.forget_throttles(c, before, limit))
+
     async def purge_task(self, tenant: str, task_id: str, now: float) -> PurgeResult | None:
         return await self._run(lambda c: self._upkeep.purge_task(c, tenant, task_id, now), True)
 

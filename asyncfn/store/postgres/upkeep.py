@@ -65,6 +65,9 @@ class PgUpkeep:
         params = {"finished_before": finished_before, "limit": limit}
         return await execute(conn, self.q["purge_finished"], params)
 
+    async def forget_throttles(self, conn: Conn, before: float, limit: int) -> int:
+        return await execute(conn, self.q["forget_throttles"], {"before": before, "limit": limit})
+
     async def purge_task(
         self, conn: Conn, tenant: str, task_id: str, now: float
     ) -> PurgeResult | None:

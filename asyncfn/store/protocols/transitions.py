@@ -126,6 +126,10 @@ class TaskTransitions(Protocol):
         """Delete up to `limit` terminal tasks that finished before `finished_before`, with
         their events, attempts and logs (retention); answers how many."""
 
+    async def forget_throttles(self, before: float, limit: int) -> int:
+        """Delete up to `limit` throttle rows whose next slot is before `before` (a submission
+        treats such a row as no row); answers how many."""
+
     async def purge_task(self, tenant: str, task_id: str, now: float) -> PurgeResult | None:
         """Erase an ended task's PURGED_FIELDS from the store's tables (its logs deleted), set
         `purged_at` and append an event (the task's status, detail `{"purged": [...]}`), in one

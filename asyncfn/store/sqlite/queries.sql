@@ -245,6 +245,12 @@ DELETE FROM tasks WHERE row IN (
     SELECT row FROM tasks WHERE finished_at < :finished_before
     ORDER BY finished_at, row LIMIT :limit);
 
+-- name: forget_throttles
+-- Throttle rows whose next slot has passed: a submission finds such a row and no row alike.
+DELETE FROM throttle_state WHERE (tenant, function, key) IN (
+    SELECT tenant, function, key FROM throttle_state WHERE tat < :before
+    ORDER BY tat LIMIT :limit);
+
 -- purge: a task's data erased, its state history kept (upkeep.py) -----------------------------
 
 -- name: purge_target

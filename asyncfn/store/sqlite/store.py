@@ -362,6 +362,10 @@ class SqliteStore(
         op = partial(self._upkeep.purge_finished, finished_before=finished_before, limit=limit)
         return await self._write(op)
 
+    async def forget_throttles(self, before: float, limit: int) -> int:
+        op = partial(self._upkeep.forget_throttles, before=before, limit=limit)
+        return await self._write(op)
+
     async def purge_task(self, tenant: str, task_id: str, now: float) -> PurgeResult | None:
         op = partial(self._upkeep.purge_task, tenant=tenant, task_id=task_id, now=now)
         return await self._write(op)

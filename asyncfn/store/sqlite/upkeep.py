@@ -88,6 +88,12 @@ class SqliteUpkeep:
         count: int = conn.execute(self.q["purge_finished"], params).rowcount
         return count
 
+    def forget_throttles(self, conn: Connection, before: float, limit: int) -> int:
+        count: int = conn.execute(
+            self.q["forget_throttles"], {"before": before, "limit": limit}
+        ).rowcount
+        return count
+
     def purge_task(
         self, conn: Connection, tenant: str, task_id: str, now: float
     ) -> PurgeResult | None:

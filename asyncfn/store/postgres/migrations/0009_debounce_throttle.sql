@@ -18,3 +18,5 @@ CREATE TABLE throttle_state (
 -- A submission finds the waiting task of its debounce key (store/postgres/shaping.py).
 CREATE INDEX tasks_debounce ON tasks (tenant, function, debounce_key)
     WHERE debounce_key IS NOT NULL AND status = 'Enqueued';
+-- The janitor forgets rows whose next slot has passed (such a row throttles like no row).
+CREATE INDEX throttle_state_tat ON throttle_state (tat);
