@@ -60,11 +60,24 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+    if tuple(first.get("loc", ())) == ("body",) and not _json_content(request):
+        # FastAPI reads a body as JSON only when it says so (or says nothing): `curl -d`
+        # sends form-encoded, which would otherwise fail as "not a dictionary".
+        message = "the body is JSON: send Content-Type: application/json"
+        return json_response(error_body("unsupported_media_type", message, "Content-Type"), 415)
     loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
     field = ".".join(loc) or None
     message = f"{field}: {first['msg']}" if field else str(first["msg"])
     status = 400 if first.get("type") == "json_invalid" else 422
     return json_response(error_body("invalid_input", message, field), status)
+
+
+def _json_content(request: Request) -> bool:
+    kind = request.headers.get("content-type")
+    if kind is None:
+        return True
+    media = kind.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

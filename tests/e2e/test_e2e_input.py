@@ -140,3 +140,16 @@ def test_openapi_documents_every_route_including_the_fast_path(http: httpx.Clien
 
 def test_invocation_of_a_nameless_path_falls_through_to_404(http: httpx.Client) -> None:
     assert error_of(http.post("/v1/functions//invocations"), 404)["code"] == "not_found"
+
+
+def test_a_json_body_sent_as_a_form_is_415_naming_content_type(http: httpx.Client) -> None:
+    body = b'{"function": "f", "every_s": 60}'
+    form = {"Content-Type": "application/x-www-form-urlencoded"}  # what `curl -d` sends
+    err = error_of(http.put("/v1/schedules/s", content=body, headers=form), 415)
+    assert err["field"] == "Content-Type"
+    assert "application/json" in err["message"]
+    filtered = b'{"filter": {"function": "f"}, "dry_run": true}'
+    assert error_of(http.post("/v1/tasks:stop", content=filtered, headers=form), 415)
+    assert http.get("/v1/schedules/s").status_code == 404  # nothing was stored
+    typed = http.post("/v1/tasks:stop", json={"filter": {"function": "f"}, "dry_run": True})
+    assert typed.status_code == 200 and typed.json()["count"] == 0
