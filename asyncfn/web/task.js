@@ -83,6 +83,15 @@ function detailText(detail) {
     `${k}=${typeof v === "object" && v !== null ? JSON.stringify(v) : v}`).join(" ");
 }
 
+/** "concurrency acme, eu · debounce d1 · throttle t" of a task's key values. */
+function keysText(keys) {
+  const parts = [];
+  if (keys.concurrency && keys.concurrency.length) parts.push(`concurrency ${keys.concurrency.join(", ")}`);
+  if (keys.debounce !== null && keys.debounce !== undefined) parts.push(`debounce ${keys.debounce}`);
+  if (keys.throttle !== null && keys.throttle !== undefined) parts.push(`throttle ${keys.throttle}`);
+  return parts.join(" · ") || "—";
+}
+
 function kv(pairs) {
   return h("dl", { class: "kv" }, ...pairs.flatMap(([k, v, testid]) =>
     [h("dt", {}, k), h("dd", { "data-testid": testid }, v)]));
@@ -225,6 +234,7 @@ export function taskView(root, id) {
       ["Instance", task.instance_id || "—"],
       ["Node", task.node || "—"],
       ...(task.rerun_of ? [["Rerun of", h("a", { href: `#/task/${encodeURIComponent(task.rerun_of)}` }, task.rerun_of)]] : []),
+      ...(task.keys ? [["Keys", keysText(task.keys), "task-keys"]] : []),
     ]));
     timeline.replaceChildren(h("h2", { id: "h-timeline" }, "Timeline"), timelineBar(task));
     const outcome = task.error

@@ -82,5 +82,7 @@ def test_the_busiest_concurrency_key_shows_on_the_function(page: Page, http: htt
         "busiest-key"
     )
     expect(cell).to_have_text("/customer=acme: 1/1 running, 2 waiting")
+    page.goto(f"/#/task/{ids[0]}")
+    expect(page.get_by_test_id("task-keys")).to_have_text("concurrency acme")
     for task_id in ids:
         http.post(f"/v1/tasks/{task_id}:stop")
