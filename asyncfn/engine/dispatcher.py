@@ -27,6 +27,7 @@ from asyncfn.runtime.capacity import NodeCapacity
 from asyncfn.runtime.pool import IDLE_TTL_S_DEFAULT, Assignment, InstancePool, RuntimeListener
 from asyncfn.runtime.process import InstanceLimits
 from asyncfn.store.base import Store
+from asyncfn.store.feed import ClusterFeed
 
 log = logging.getLogger("asyncfn.engine")
 
@@ -362,6 +363,7 @@ class Dispatcher:
         finally:
             slot.reserved -= count
         slot.backlog = len(claimed) == count or claimed.capped
+        slot.capped = claimed.capped
         if claimed.retry_at is not None:
             self.notify(key, claimed.retry_at)  # the rate bucket refills then
         if (claimed.stopped or claimed.preempt) and self._key_limits is not None:
@@ -416,6 +418,15 @@ class Dispatcher:
             function=task.function,
             created_at=task.created_at,
         )
+        if slot.capped and self._running_capped(spec) and isinstance(self._store, ClusterFeed):
+            # The cap's slot is free only now that the end is committed: every node may claim.
+            await self._store.wake(spec.tenant, spec.name)
+
+    def _running_capped(self, spec: FunctionSpec) -> bool:
+        """Whether a cluster-wide cap on running tasks applies to the function."""
+        if spec.max_concurrency is not None or spec.concurrency:
+            return True
+        return self._flow is not None and self._flow.tenant_capped(spec.tenant)
 
     def _slot_freed(self, slot: PoolSlot) -> None:
         if slot.retiring:

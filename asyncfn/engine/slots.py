@@ -23,6 +23,8 @@ class PoolSlot:
     inflight: dict[int, ClaimedTask] = field(default_factory=dict)
     reserved: int = 0
     backlog: bool = True
+    capped: bool = False
+    """The last claim was bounded by a cluster-wide quota (a cap, a key limit, the rate)."""
     retiring: bool = False
 
     @property

@@ -54,3 +54,7 @@ class ClusterFeed(Protocol):
     async def listen(self, handlers: FeedHandlers) -> Listening:
         """Start calling `handlers` for every signal any node's commit sends, until closed;
         returns once listening (a signal committed after that is heard)."""
+
+    async def wake(self, tenant: str, function: str) -> None:
+        """Tell every node (this one too) to claim the function's tasks again: a task under a
+        cluster-wide cap ended, so its slot is free for whichever node claims first."""

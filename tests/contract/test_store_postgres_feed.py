@@ -183,3 +183,13 @@ def test_a_malformed_control_payload_is_refused() -> None:
         parse_control('{"kind": "explode", "row": 1}')
     with pytest.raises(ValueError, match="control"):
         parse_control("not json")
+
+
+async def test_a_wake_is_heard_by_every_node(
+    nodes: tuple[PostgresStore, PostgresStore, Heard],
+) -> None:
+    a, _, heard = nodes
+
+    await a.wake(TENANT, FN)
+
+    assert await asyncio.wait_for(heard.ready.get(), HEAR_S) == (TENANT, FN)

@@ -45,7 +45,7 @@ from asyncfn.store.postgres.nodes import PgNodes, PgNodeStore
 from asyncfn.store.postgres.operations import PgOperations, PgOperationStore
 from asyncfn.store.postgres.outbox_facade import PgOutboxStore
 from asyncfn.store.postgres.reads import PgReads, PgReadStore
-from asyncfn.store.postgres.rows import Conn, function_from_row
+from asyncfn.store.postgres.rows import Conn, execute, function_from_row
 from asyncfn.store.postgres.schedules import PgSchedules, PgScheduleStore
 from asyncfn.store.postgres.schema import migrate_postgres
 from asyncfn.store.postgres.shaping import PgShaping
@@ -97,6 +97,7 @@ class PostgresStore(
     def __init__(self, settings: PgSettings) -> None:
         self.settings = settings
         queries = load_queries(PACKAGE)
+        self._queries = queries
         self._writes = PgWrites(queries)
         self._shaping = PgShaping(queries, self._writes)
         self._flow = PgFlow(queries, self._writes)
@@ -175,6 +176,11 @@ class PostgresStore(
         await listener.start()
         self._listeners.add(listener)
         return listener
+
+    async def wake(self, tenant: str, function: str) -> None:
+        """`ClusterFeed.wake`: NOTIFY asyncfn_ready, as a submission of a due task does."""
+        params = {"tenant": tenant, "function": function}
+        await self._run(lambda c: execute(c, self._queries["notify_ready"], params))
 
     # -- functions and code ----------------------------------------------------------------
     async def put_function(self, spec: FunctionSpec) -> bool:
