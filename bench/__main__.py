@@ -13,7 +13,7 @@ from types import FrameType
 
 import httpx
 
-from bench import cluster, coldstart, control, deliver, flow, logs, report, triggers, wrk
+from bench import cluster, coldstart, control, deliver, depth, flow, logs, report, triggers, wrk
 from bench.machine import busy_cpu_seconds, busy_percent, describe, own_cpu_seconds
 from bench.report import ScenarioResults
 from bench.scenarios import SCENARIOS as BASE_SCENARIOS
@@ -29,6 +29,7 @@ SCENARIOS: dict[str, Scenario] = (
     | coldstart.SCENARIOS
     | flow.SCENARIOS
     | cluster.SCENARIOS
+    | depth.SCENARIOS
 )
 DEFAULT_ORDER = (
     "submit",
@@ -46,8 +47,9 @@ DEFAULT_ORDER = (
     "burst",
     "fairness",
 )
-OPTIONAL = ("cluster1", "cluster2", "cluster3")
-"""Scenarios run only when named: they need a PostgreSQL server (see bench/cluster.py)."""
+OPTIONAL = ("cluster1", "cluster2", "cluster3", "depth")
+"""Scenarios run only when named: the cluster ones need a PostgreSQL server (see
+bench/cluster.py); `depth` loads 1,000,000 tasks (about a minute)."""
 
 
 def default_python() -> str:
@@ -64,7 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=list(DEFAULT_ORDER),
         metavar="NAME",
         help=f"scenarios to run, from {', '.join(DEFAULT_ORDER)} (default: all) and "
-        f"{', '.join(OPTIONAL)} (PostgreSQL)",
+        f"{', '.join(OPTIONAL)} (opt-in: PostgreSQL, or a long load)",
     )
     p.add_argument("--runs", type=int, help="runs per scenario, each on a fresh server (3)")
     p.add_argument("--duration", type=int, help="seconds of each wrk run (10)")
@@ -94,6 +96,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--idle-tasks", type=int, help="tasks delayed 1 h by `idle` (100000)")
     p.add_argument("--idle-window", type=float, help="seconds `idle` measures the CPU over (10)")
     p.add_argument("--trigger-scale", type=float, help="fraction of `triggers`' message counts (1)")
+    p.add_argument("--depth-tasks", type=int, help="tasks delayed 1 h queued by `depth` (1000000)")
     p.add_argument("--max-instances", type=int, default=2, help="of the no-op function (2)")
     p.add_argument("--instance-concurrency", type=int, default=4, help="of the no-op function (4)")
     p.add_argument("--python", default=default_python(), help="interpreter running the server")
@@ -120,6 +123,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.idle_tasks = args.idle_tasks or (10_000 if quick else 100_000)
     args.idle_window = args.idle_window or (3.0 if quick else 10.0)
     args.trigger_scale = args.trigger_scale or (0.1 if quick else 1.0)
+    args.depth_tasks = args.depth_tasks or (100_000 if quick else 1_000_000)
     if args.runs < 1 or args.duration < 1:
         p.error("--runs and --duration must be at least 1")
     return args
@@ -142,6 +146,7 @@ def options_from(args: argparse.Namespace) -> Options:
         idle_tasks=args.idle_tasks,
         idle_window_s=args.idle_window,
         trigger_scale=args.trigger_scale,
+        depth_tasks=args.depth_tasks,
         function=FunctionConfig(args.max_instances, args.instance_concurrency),
         keep=args.keep,
     )

@@ -22,7 +22,7 @@ class Answer:
 
 
 class RawClient:
-    """POSTs to one host over a pool of keep-alive connections (one per request in flight)."""
+    """Requests to one host over a pool of keep-alive connections (one per request in flight)."""
 
     def __init__(self, host: str, port: int) -> None:
         self.host = host
@@ -41,8 +41,14 @@ class RawClient:
         return reader, writer
 
     async def post(self, path: str, body: bytes, headers: dict[str, str]) -> Answer:
+        return await self.request("POST", path, body, headers)
+
+    async def get(self, path: str, headers: dict[str, str] | None = None) -> Answer:
+        return await self.request("GET", path, b"", headers or {})
+
+    async def request(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> Answer:
         reader, writer = await self._connection()
-        lines = [f"POST {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
         lines += [f"{k}: {v}" for k, v in headers.items()]
         lines.append(f"Content-Length: {len(body)}")
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)

@@ -64,6 +64,7 @@ class Options:
     idle_tasks: int = 100_000
     idle_window_s: float = 10.0
     trigger_scale: float = 1.0
+    depth_tasks: int = 1_000_000
     function: FunctionConfig = field(default_factory=FunctionConfig)
     keep: bool = False
 
@@ -90,9 +91,14 @@ def _check_batch_answer(resp: httpx.Response, size: int) -> list[str]:
 
 
 async def post_batches(
-    server: BenchServer, body: bytes, batches: int, size: int, concurrency: int
+    server: BenchServer,
+    body: bytes,
+    batches: int,
+    size: int,
+    concurrency: int,
+    function: str = FUNCTION,
 ) -> tuple[float, list[float], list[str]]:
-    """POST `batches` copies of `body` with `concurrency` requests in flight.
+    """POST `batches` copies of `body` to `function` with `concurrency` requests in flight.
 
     Answers the wall time, each request's latency (s) and every task id.
     """
@@ -105,7 +111,7 @@ async def post_batches(
     async def worker(client: httpx.AsyncClient) -> None:
         for _ in todo:
             sent = time.perf_counter()
-            resp = await client.post(server.batch_url(), content=body, headers=headers)
+            resp = await client.post(server.batch_url(function), content=body, headers=headers)
             latencies.append(time.perf_counter() - sent)
             ids.extend(_check_batch_answer(resp, size))
 
