@@ -32,6 +32,16 @@ async def wait_for_event(event: asyncio.Event, within_s: float) -> bool:
     return True
 
 
+def lost_cancellation() -> None:
+    """Raise CancelledError when the running task was cancelled but a library call it awaited
+    returned anyway: one built on `asyncio.wait_for` loses a cancellation that lands in the loop
+    turn its inner future completes in (CPython gh-86296), and a loop around such a call would
+    never see the stop it was sent."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def background(
     tasks: set[asyncio.Task[None]], coro: Coroutine[Any, Any, None], what: str
 ) -> asyncio.Task[None]:

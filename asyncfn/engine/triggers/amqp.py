@@ -144,7 +144,8 @@ class AmqpSource:
                     if remaining <= 0:
                         break
                     try:
-                        delivery = await asyncio.wait_for(buffer.get(), remaining)
+                        async with asyncio.timeout(remaining):  # not wait_for: gh-86296
+                            delivery = await buffer.get()
                     except TimeoutError:
                         break
                 else:

@@ -16,6 +16,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import Field
 
+from asyncfn.engine.service import lost_cancellation
 from asyncfn.engine.triggers.base import Message, Sink, SourceContext, SourceKind, SourceSettings
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,9 @@ class NatsSource:
             try:
                 msgs = await sub.fetch(self.settings.batch, timeout=FETCH_WAIT_S)
             except TimeoutError:
+                lost_cancellation()
                 continue  # nothing there (or a reconnect in progress): look again
+            lost_cancellation()  # nats-py's fetch waits with asyncio.wait_for; unacked, redelivered
             batch = [Message(f"{stream}:{m.metadata.sequence.stream}", m.data) for m in msgs]
             try:
                 await sink.commit(batch)
