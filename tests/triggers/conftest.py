@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+import traceback
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from asyncfn.engine.triggers.base import Message, Sink, Source
+
+STOP_WITHIN_S = 10.0
 
 
 class SinkCrash(Exception):
@@ -83,4 +86,7 @@ async def run_source(source: Source, sink: Sink) -> AsyncIterator[asyncio.Task[N
         yield task
     finally:
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        finished, _ = await asyncio.wait({task}, timeout=STOP_WITHIN_S)
+        if not finished:  # fail fast, saying where it waits, rather than at the suite's timeout
+            where = "".join(traceback.format_stack(f)[-1] for f in task.get_stack())
+            raise AssertionError(f"the source did not stop within {STOP_WITHIN_S} s:\n{where}")
