@@ -4,6 +4,7 @@ first, a confirmation, then its progress bar) and `asyncfn operations get | list
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -115,58 +116,38 @@ def _filter(
     )
 
 
-def stop_all(
-    ctx: typer.Context,
-    function: Function = None,
-    status: Status = None,
-    key: Key = None,
-    label: Label = None,
-    created_after: After = None,
-    created_before: Before = None,
-    everything: Everything = False,
-    dry_run: DryRun = False,
-    yes: Yes = False,
-    no_wait: NoWait = False,
-) -> None:
-    """Stop every matching task that has not ended (running ones through their instances)."""
-    f = _filter(function, status, key, label, created_after, created_before, everything)
-    _run(ctx, "stop", f, dry_run, yes, no_wait)
+def _bulk_verb(kind: Kind, doc: str) -> Callable[..., None]:
+    """The command of one bulk verb: the filter flags, then `_run` with `kind`."""
+
+    def verb(
+        ctx: typer.Context,
+        function: Function = None,
+        status: Status = None,
+        key: Key = None,
+        label: Label = None,
+        created_after: After = None,
+        created_before: Before = None,
+        everything: Everything = False,
+        dry_run: DryRun = False,
+        yes: Yes = False,
+        no_wait: NoWait = False,
+    ) -> None:
+        f = _filter(function, status, key, label, created_after, created_before, everything)
+        _run(ctx, kind, f, dry_run, yes, no_wait)
+
+    verb.__doc__ = doc
+    return verb
 
 
-def rerun_all(
-    ctx: typer.Context,
-    function: Function = None,
-    status: Status = None,
-    key: Key = None,
-    label: Label = None,
-    created_after: After = None,
-    created_before: Before = None,
-    everything: Everything = False,
-    dry_run: DryRun = False,
-    yes: Yes = False,
-    no_wait: NoWait = False,
-) -> None:
-    """Rerun every matching ended task (each a new task with its payload)."""
-    f = _filter(function, status, key, label, created_after, created_before, everything)
-    _run(ctx, "rerun", f, dry_run, yes, no_wait)
-
-
-def purge_all(
-    ctx: typer.Context,
-    function: Function = None,
-    status: Status = None,
-    key: Key = None,
-    label: Label = None,
-    created_after: After = None,
-    created_before: Before = None,
-    everything: Everything = False,
-    dry_run: DryRun = False,
-    yes: Yes = False,
-    no_wait: NoWait = False,
-) -> None:
-    """Purge every matching ended task: its payload, result and logs erased."""
-    f = _filter(function, status, key, label, created_after, created_before, everything)
-    _run(ctx, "purge", f, dry_run, yes, no_wait)
+stop_all = _bulk_verb(
+    "stop", "Stop every matching task that has not ended (running ones through their instances)."
+)
+rerun_all = _bulk_verb(
+    "rerun", "Rerun every matching ended task (each a new task with its payload)."
+)
+purge_all = _bulk_verb(
+    "purge", "Purge every matching ended task: its payload, result and logs erased."
+)
 
 
 def register(root: typer.Typer) -> None:
