@@ -10,7 +10,7 @@ import re
 import pytest
 
 from asyncfn.domain.errors import Unavailable
-from asyncfn.domain.models import ClaimedTask, Submission, Submitted, Task
+from asyncfn.domain.models import ClaimedTask, Submission, Submitted, Task, TaskKeys
 from asyncfn.domain.outcomes import Resources
 from asyncfn.domain.states import TaskStatus
 from asyncfn.store.base import Finish, RetryLater, Store
@@ -108,6 +108,32 @@ async def test_mixed_batch_keeps_order_rows_and_dedup(store: Store) -> None:
         assert task is not None and task.row == answer.row
         if answer.created:
             assert task.payload == item.payload
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["utf8-payloads", "a-binary-payload"])
+async def test_generated_run_stores_every_field_of_every_item(store: Store, binary: bool) -> None:
+    # SQLite inserts a run of UTF-8 payloads from one JSON array and falls back to one row
+    # per item when a payload is not UTF-8: both must store the same thing.
+    odd = b"\xff\x00\xfe" if binary else "é ✓".encode()
+    items = [
+        Submission(b'{"n": 1}'),
+        Submission(odd, priority=5, run_at=T0 + 30.25),
+        Submission(b"", attributes={"type": "com.example.x"}),
+        Submission(b"k", keys=TaskKeys(("a", "b"), debounce="d", throttle="t")),
+    ]
+    out = await submit(store, *items, default_priority=2)
+
+    assert [o.created for o in out] == [True] * 4
+    assert [o.row for o in out] == sorted({o.row for o in out})
+    for answer, item in zip(out, items, strict=True):
+        got = await task(store, answer.task_id)
+        assert (got.row, got.payload, got.status) == (answer.row, item.payload, S.ENQUEUED)
+        assert got.priority == (2 if item.priority is None else item.priority)
+        assert got.run_at == (T0 if item.run_at is None else item.run_at)
+        assert got.attributes == item.attributes
+        assert got.keys == item.keys
+        detail = None if item.run_at is None else {"run_at": item.run_at}
+        assert [(e.status, e.at, e.detail) for e in got.events] == [("Enqueued", T0, detail)]
 
 
 async def test_a_task_is_unknown_in_another_tenant(store: Store) -> None:

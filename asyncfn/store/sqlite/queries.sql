@@ -72,6 +72,25 @@ INSERT INTO tasks (id, tenant, function, status, attempt, max_attempts, priority
 VALUES (:id, :tenant, :function, 'Enqueued', 0, :max_attempts, :priority, :payload,
         :now, :run_at, :attributes, :ckey1, :ckey2, :ckey3, :debounce_key, :throttle_key);
 
+-- name: insert_new_tasks
+-- Many tasks with freshly generated ids, from :rows, a JSON array of
+-- [id, priority, payload text, run_at, attributes, ckey1, ckey2, ckey3, debounce_key,
+--  throttle_key] (the payload's UTF-8 bytes are stored as the BLOB they were).
+INSERT INTO tasks (id, tenant, function, status, attempt, max_attempts, priority, payload,
+                   created_at, run_at, attributes, ckey1, ckey2, ckey3, debounce_key,
+                   throttle_key)
+SELECT value ->> 0, :tenant, :function, 'Enqueued', 0, :max_attempts, value ->> 1,
+       CAST(value ->> 2 AS BLOB), :now, value ->> 3, value ->> 4, value ->> 5, value ->> 6,
+       value ->> 7, value ->> 8, value ->> 9
+FROM json_each(:rows)
+ORDER BY key;
+
+-- name: insert_enqueued_events
+-- The Enqueued events of the consecutive rows :first, :first + 1, … with the details in
+-- :details (a JSON array of detail texts or nulls).
+INSERT INTO task_events (row, seq, at, status, detail)
+SELECT :first + key, 1, :now, 'Enqueued', value FROM json_each(:details);
+
 -- name: task_row_status
 SELECT row, status FROM tasks WHERE tenant = :tenant AND id = :id;
 
