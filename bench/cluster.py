@@ -65,8 +65,11 @@ def database_url(name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-def create_database(nodes: int) -> str:
-    """A fresh, empty database for one run of `cluster{nodes}`; answers its URL."""
+def create_database(nodes: int, keep: bool = False) -> str:
+    """A fresh, empty database for one run of `cluster{nodes}` (0: a single-node scenario on
+    PostgreSQL); answers its URL. `keep`: leave the databases when the harness exits."""
+    global _keep
+    _keep = _keep or keep
     name = f"{DB_PREFIX}{nodes}_{os.getpid()}_{len(_created) + 1}"
     with psycopg.connect(admin_url(), autocommit=True, connect_timeout=5) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -272,10 +275,10 @@ class Cluster(Scenario):
         self.note = (
             f"{nodes} node(s) on one fresh PostgreSQL database; function deployed through node "
             "1 before the others start (max_instances and instance_concurrency per node from "
-            "the command line, min_instances 1); drain: 20,000 no-op tasks (2 x --drain-tasks) "
+            "the command line, min_instances 1); drain: 20,000 no-op tasks (--drain-tasks) "
             "in batches of 1,000, batch i to node i mod N, 4 in flight; rate = tasks / (last "
             "finished_at - first created_at), share = tasks each node ran (tasks.node); "
-            "latency: then 100 tasks/s (2 x --latency-rate) of single async POSTs round-robin "
+            "latency: then 100 tasks/s (--latency-rate) of single async POSTs round-robin "
             "over the nodes for --latency-seconds; submit->start = started_at (claim) - "
             "created_at, submit->run = the attempt's instance_started_at - created_at; CPU in "
             "% of one core over the drain"
@@ -302,9 +305,8 @@ class Cluster(Scenario):
 
     def server_args(self, options: Options) -> tuple[str, ...]:
         # Called once per run, before the harness starts node 1: a fresh database each run.
-        global _keep
-        _keep = options.keep
-        return env_args(ASYNCFN_STORE=create_database(self.nodes), ASYNCFN_NODE_NAME="node1")
+        url = create_database(self.nodes, options.keep)
+        return env_args(ASYNCFN_STORE=url, ASYNCFN_NODE_NAME="node1")
 
     def run(self, server: BenchServer, options: Options) -> RunResult:
         url = server.env["ASYNCFN_STORE"]
@@ -340,8 +342,8 @@ class Cluster(Scenario):
                 node.stop()
 
     async def _run(self, nodes: Nodes, url: str, options: Options) -> RunResult:
-        n = 2 * options.drain_tasks
-        rate = 2 * options.latency_rate
+        n = options.drain_tasks
+        rate = options.latency_rate
         postmaster = postmaster_pid(url)
         async with AsyncExitStack() as stack:
             limits = httpx.Limits(max_connections=8, max_keepalive_connections=8)

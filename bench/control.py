@@ -379,7 +379,7 @@ class Idle(Scenario):
         Metric("CPU idle, delayed backlog", "%", 2, higher_is_better=False),
         Metric("CPU idle, empty", "%"),
         Metric("RSS before", "MB"),
-        Metric("RSS, delayed backlog", "MB"),
+        Metric("RSS, delayed backlog", "MB", 150, higher_is_better=False),
         Metric("load rows/s", "rows/s"),
     )
 

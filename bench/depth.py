@@ -201,6 +201,7 @@ def measure(server: BenchServer, options: Options, phase: str) -> PhaseFigures:
 
 class Depth(Scenario):
     name = "depth"
+    max_runs = 1  # a minute of loading; its figures are ratios of two phases of the same run
     note = (
         "submit rate (wrk), dispatch rate (5,000 due no-op tasks), GET /v1/tasks/{id} p50/p99 "
         "(2,000 random ids, 8 in flight) and server RSS, first on an empty queue, then with "

@@ -369,7 +369,7 @@ def burst_chart(rows: Sequence[Sequence[float | int | None]], drained_t: float) 
 class Burst(Scenario):
     name = "burst"
     note = (
-        "10,000 tasks (--drain-tasks) in batches of 1,000 to a function of max_instances 8, "
+        "10,000 tasks (--drain-tasks / 2) in batches of 1,000 to a function of max_instances 8, "
         "min_instances 0, instance_concurrency 1 whose handler sleeps 5 ms, on a server with "
         "ASYNCFN_IDLE_TTL_S=2; its stats read every 100 ms until the instances are back to 0; "
         "drain = tasks / (last finished_at - first created_at)"
@@ -391,7 +391,7 @@ class Burst(Scenario):
         return asyncio.run(self._run(server, options))
 
     async def _run(self, server: BenchServer, options: Options) -> RunResult:
-        n = options.drain_tasks
+        n = options.drain_tasks // 2
         name = BURST_FUNCTION
         async with client_for(server) as client:
             await deploy(
@@ -473,7 +473,7 @@ class Fairness(Scenario):
     name = "fairness"
     note = (
         "node capacity 4 instances (ASYNCFN_MAX_INSTANCES=4, auth on for a 2nd tenant); one "
-        "warm-up task per trickle function, then 20,000 tasks (2 x --drain-tasks) of `flood` "
+        "warm-up task per trickle function, then 20,000 tasks (--drain-tasks) of `flood` "
         "(max_instances 8, sleeps 20 ms) at once; 3 s later (flood rate alone over the last "
         "2 s: 'before'), for 15 s (1.5 x --latency-seconds) one no-op task every 100 ms to "
         "`trickle` (max_instances 2, same tenant) and, 50 ms apart, to `trickle-b` (another "
@@ -499,7 +499,7 @@ class Fairness(Scenario):
         return asyncio.run(self._run(server, options))
 
     async def _run(self, server: BenchServer, options: Options) -> RunResult:
-        flood_n = 2 * options.drain_tasks
+        flood_n = options.drain_tasks
         seconds = 1.5 * options.latency_seconds
         async with client_for(server) as own, client_for(server, OTHER_TENANT) as other:
             made = await own.post("/v1/tenants", json={"name": OTHER_TENANT})
