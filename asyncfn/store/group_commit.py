@@ -7,6 +7,11 @@ everything queued (up to `max_batch` ops), runs `BEGIN IMMEDIATE`, runs each op 
 `call_soon_threadsafe` per event loop. `inline=True` gives each op its own transaction: the
 benchmark's baseline for what grouping buys.
 
+`run_merged` goes further for many small writes of one kind (single submissions): the callers'
+items queued under the same key in one batch are handed to one call of their op, in one
+savepoint, so N submissions cost one INSERT instead of N. If that call raises, each caller's
+item is retried alone, so only the item at fault fails.
+
 An op runs on the writer thread: it must only use the connection it is given, must not manage
 transactions itself, and should be quick (it holds up the batch). A caller cancelled while
 waiting does not unqueue its op: the write may still commit.
@@ -20,14 +25,18 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar, cast
 
 from asyncfn.domain.errors import Unavailable
 
 T = TypeVar("T")
+I = TypeVar("I")  # noqa: E741
 Op = Callable[[sqlite3.Connection], T]
+Many = Callable[[sqlite3.Connection, list[I]], list[T]]
+"""A write over many callers' items, one result per item (`run_merged`)."""
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +49,16 @@ class _Pending:
     result: Any = None
     error: BaseException | None = None
     done: bool = field(default=False)
+    merge: _Merge | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Merge:
+    """A `run_merged` caller's share: its item, and the op that takes many callers' items."""
+
+    key: Hashable
+    item: Any
+    many: Many[Any, Any]
 
 
 class GroupCommitter:
@@ -101,7 +120,7 @@ class GroupCommitter:
         self._queue.put(None)
         await self._join()
 
-    async def run(self, op: Callable[[sqlite3.Connection], T]) -> T:
+    async def run(self, op: Callable[[sqlite3.Connection], T], _merge: _Merge | None = None) -> T:
         """Run `op(conn)` in the next batch; answers its result once that batch committed.
 
         Raises what `op` raised (its writes rolled back), the commit's error when the batch
@@ -111,8 +130,21 @@ class GroupCommitter:
             raise Unavailable("the store is not open for writes")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Pending(op, cast("asyncio.Future[Any]", future), loop))
+        self._queue.put(_Pending(op, cast("asyncio.Future[Any]", future), loop, merge=_merge))
         return await future
+
+    async def run_merged(
+        self,
+        key: Hashable,
+        item: I,
+        many: Many[I, T],
+    ) -> T:
+        """Like `run`, for one item of a write that many callers make: `many(conn, items)` runs
+        once for the items queued under `key` in the same batch (in the order they came) and
+        answers one result per item; this caller gets its item's. Callers of one key must pass
+        the same `many`."""
+        merge = _Merge(key, item, cast("Many[Any, Any]", many))
+        return await self.run(partial(_run_alone, item, many), merge)
 
     async def _join(self) -> None:
         thread, stopped = self._thread, self._stopped
@@ -181,18 +213,25 @@ class GroupCommitter:
         except Exception as error:
             _fail(batch, error)
             return
-        for index, pending in enumerate(batch):
+        for unit in _units(batch):
             try:
-                conn.execute("SAVEPOINT op")
-                pending.result = pending.op(conn)
-                conn.execute("RELEASE op")
-            except Exception as error:
-                pending.result, pending.error = None, error
-                if not _rollback_to_savepoint(conn):
-                    # SQLite rolled the whole transaction back (I/O error, disk full…): the ops
-                    # before this one are lost too, and the rest cannot run in it.
-                    _fail(batch[:index] + batch[index + 1 :], error)
-                    return
+                if len(unit) > 1 and self._run_merged(conn, unit):
+                    continue
+            except Exception as error:  # SQLite rolled the whole transaction back
+                _fail(batch, error)
+                return
+            for pending in unit:
+                try:
+                    conn.execute("SAVEPOINT op")
+                    pending.result = pending.op(conn)
+                    conn.execute("RELEASE op")
+                except Exception as error:
+                    pending.result, pending.error = None, error
+                    if not _rollback_to_savepoint(conn):
+                        # SQLite rolled the whole transaction back (I/O error, disk full…): the
+                        # ops before this one are lost too, and the rest cannot run in it.
+                        _fail([p for p in batch if p is not pending], error)
+                        return
         try:
             conn.execute("COMMIT")
         except Exception as error:
@@ -200,6 +239,27 @@ class GroupCommitter:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
             _fail([p for p in batch if p.error is None], error)
+
+    @staticmethod
+    def _run_merged(conn: sqlite3.Connection, unit: list[_Pending]) -> bool:
+        """Run a unit of merged callers in one call. False when it raised and nothing of it was
+        written: each caller's op then runs alone, so only the one at fault fails. Raises when
+        SQLite ended the whole transaction."""
+        many = unit[0].merge.many if unit[0].merge is not None else None
+        assert many is not None
+        conn.execute("SAVEPOINT merged")
+        try:
+            results = many(conn, [p.merge.item for p in unit if p.merge is not None])
+            if len(results) != len(unit):
+                raise RuntimeError(f"{len(results)} results for {len(unit)} merged items")
+        except Exception:
+            if not _rollback_to_savepoint(conn, "merged"):
+                raise
+            return False
+        conn.execute("RELEASE merged")
+        for pending, result in zip(unit, results, strict=True):
+            pending.result = result
+        return True
 
     def _fail_leftovers(self) -> None:
         leftovers: list[_Pending] = []
@@ -215,13 +275,34 @@ class GroupCommitter:
             _answer(leftovers)
 
 
-def _rollback_to_savepoint(conn: sqlite3.Connection) -> bool:
+def _run_alone(item: I, many: Many[I, T], conn: sqlite3.Connection) -> T:
+    (result,) = many(conn, [item])
+    return result
+
+
+def _units(batch: list[_Pending]) -> list[list[_Pending]]:
+    """The batch in the order it runs: each op alone, except that the callers of one merge
+    key form one unit, at the place of the first of them."""
+    units: list[list[_Pending]] = []
+    merged: dict[Hashable, list[_Pending]] = {}
+    for pending in batch:
+        if pending.merge is None:
+            units.append([pending])
+        elif (unit := merged.get(pending.merge.key)) is not None:
+            unit.append(pending)
+        else:
+            merged[pending.merge.key] = unit = [pending]
+            units.append(unit)
+    return units
+
+
+def _rollback_to_savepoint(conn: sqlite3.Connection, name: str = "op") -> bool:
     """Undo the failed op alone; False when SQLite already ended the whole transaction."""
     if not conn.in_transaction:
         return False
     try:
-        conn.execute("ROLLBACK TO op")
-        conn.execute("RELEASE op")
+        conn.execute(f"ROLLBACK TO {name}")
+        conn.execute(f"RELEASE {name}")
     except sqlite3.Error:
         if conn.in_transaction:
             with contextlib.suppress(sqlite3.Error):

@@ -114,6 +114,86 @@ async def test_a_failing_op_is_rolled_back_alone_and_its_batch_commits(
     assert rows_in(tmp_path / "gc.db") == [0, 1, 2, 4, 5]
 
 
+def recording_many(
+    seen: list[list[int]],
+) -> Callable[[sqlite3.Connection, list[int]], list[int]]:
+    """A merged op that inserts every item (an item of 13 breaks it) and records each call."""
+
+    def many(conn: sqlite3.Connection, items: list[int]) -> list[int]:
+        seen.append(list(items))
+        conn.executemany("INSERT INTO t (x) VALUES (?)", [(x,) for x in items])
+        if 13 in items:
+            raise ValueError("13 is refused")
+        return [x * 10 for x in items]
+
+    return many
+
+
+async def test_merged_callers_of_one_key_share_one_call_in_their_order(
+    committer: GroupCommitter, tmp_path: Path
+) -> None:
+    seen: list[list[int]] = []
+    many = recording_many(seen)
+    release, blocker = await hold_writer(committer)
+    calls = [
+        asyncio.ensure_future(committer.run_merged("a", 1, many)),
+        asyncio.ensure_future(committer.run(insert(100))),
+        asyncio.ensure_future(committer.run_merged("b", 50, many)),
+        asyncio.ensure_future(committer.run_merged("a", 2, many)),
+        asyncio.ensure_future(committer.run_merged("a", 3, many)),
+    ]
+    await asyncio.sleep(0)
+    release.set()
+
+    results = await asyncio.gather(*calls)
+    await blocker
+
+    assert results == [10, 100, 500, 20, 30]
+    assert seen == [[1, 2, 3], [50]]  # key a once, at its first caller's place; b alone
+    assert committer.batches == 2
+    assert rows_in(tmp_path / "gc.db") == [1, 2, 3, 50, 100]
+
+
+async def test_a_failing_merged_call_is_retried_per_caller_and_only_the_culprit_fails(
+    committer: GroupCommitter, tmp_path: Path
+) -> None:
+    seen: list[list[int]] = []
+    many = recording_many(seen)
+    release, blocker = await hold_writer(committer)
+    calls = [asyncio.ensure_future(committer.run_merged("a", x, many)) for x in (1, 13, 2)]
+    await asyncio.sleep(0)
+    release.set()
+
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    await blocker
+
+    assert results[0] == 10 and results[2] == 20
+    assert isinstance(results[1], ValueError)
+    assert seen == [[1, 13, 2], [1], [13], [2]]
+    assert rows_in(tmp_path / "gc.db") == [1, 2]  # the merged attempt left nothing behind
+
+
+async def test_a_merged_op_with_a_wrong_result_count_fails_its_callers_only(
+    committer: GroupCommitter, tmp_path: Path
+) -> None:
+    def short(conn: sqlite3.Connection, items: list[int]) -> list[int]:
+        conn.executemany("INSERT INTO t (x) VALUES (?)", [(x,) for x in items])
+        return []
+
+    release, blocker = await hold_writer(committer)
+    calls = [asyncio.ensure_future(committer.run_merged("a", x, short)) for x in (1, 2)]
+    other = asyncio.ensure_future(committer.run(insert(7)))
+    await asyncio.sleep(0)
+    release.set()
+
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    await blocker
+
+    assert all(isinstance(r, ValueError) for r in results)  # each alone: no result to unpack
+    assert await other == 7
+    assert rows_in(tmp_path / "gc.db") == [7]
+
+
 async def test_a_failed_commit_fails_every_caller_of_the_batch(
     committer: GroupCommitter, tmp_path: Path
 ) -> None:

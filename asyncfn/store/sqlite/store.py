@@ -236,19 +236,25 @@ class SqliteStore(
     ) -> list[Submitted]:
         if not submissions:
             return []
-        submit = (
-            self._writes.submit_many
-            if shaping is None
-            else partial(self._shaping.submit_many, shaping=shaping)
-        )
+        if shaping is None:  # concurrent submissions to the function share one INSERT
+            many = partial(
+                self._writes.submit_merged,
+                tenant=tenant,
+                function=function,
+                max_attempts=max_attempts,
+                default_priority=default_priority,
+            )
+            key = ("submit", tenant, function, max_attempts, default_priority)
+            return await self._writer.run_merged(key, (now, submissions), many)
         op = partial(
-            submit,
+            self._shaping.submit_many,
             tenant=tenant,
             function=function,
             submissions=submissions,
             now=now,
             max_attempts=max_attempts,
             default_priority=default_priority,
+            shaping=shaping,
         )
         return await self._write(op)
 

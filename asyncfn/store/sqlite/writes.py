@@ -207,6 +207,30 @@ class SqliteWrites:
         self._events(conn, events, first=True)
         return answers
 
+    def submit_merged(
+        self,
+        conn: Connection,
+        calls: list[tuple[float, Sequence[Submission]]],
+        tenant: str,
+        function: str,
+        max_attempts: int,
+        default_priority: int,
+    ) -> list[list[Submitted]]:
+        """Several callers' `submit_many` of one function as one: `calls` holds each caller's
+        (now, submissions), in order; answers each caller's list. The tasks are created at the
+        latest caller's `now` (the others' precede it by at most the wait for this batch)."""
+        now = max(at for at, _ in calls)
+        flat = [s for _, submissions in calls for s in submissions]
+        answers = self.submit_many(
+            conn, tenant, function, flat, now, max_attempts, default_priority
+        )
+        split: list[list[Submitted]] = []
+        start = 0
+        for _, submissions in calls:
+            split.append(answers[start : start + len(submissions)])
+            start += len(submissions)
+        return split
+
     def _insert_given(
         self,
         conn: Connection,
