@@ -123,7 +123,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--trigger-scale", type=float, help="fraction of `triggers`' message counts (1)")
     p.add_argument("--depth-tasks", type=int, help="tasks delayed 1 h queued by `depth` (1000000)")
     p.add_argument("--max-instances", type=int, default=2, help="of the no-op function (2)")
-    p.add_argument("--instance-concurrency", type=int, default=4, help="of the no-op function (4)")
+    p.add_argument("--instance-concurrency", type=int, default=8, help="of the no-op function (8)")
     p.add_argument("--python", default=default_python(), help="interpreter running the server")
     p.add_argument("--json", type=Path, metavar="PATH", help="write the raw results as JSON")
     p.add_argument("--markdown", type=Path, metavar="PATH", help="write the table as Markdown")

@@ -55,7 +55,7 @@ class Options:
     deliver_tasks: int = 5_000
     latency_rate: float = 100.0
     latency_seconds: float = 10.0
-    warmup_tasks: int = 8
+    warmup_tasks: int = 16
     stop_tasks: int = 50
     stop_kill_grace_s: float = 0.2
     delay_tasks: int = 300

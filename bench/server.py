@@ -36,7 +36,8 @@ class FunctionConfig:
     """How a benchmark function is deployed (the server's defaults for fields left None)."""
 
     max_instances: int = 2
-    instance_concurrency: int = 4
+    instance_concurrency: int = 8
+    """2 instances of 8 concurrent tasks: the peers' 2 workers, with Dramatiq's default threads."""
     timeout_s: int | None = None
     stop_grace_s: float | None = None
     on_success_url: str | None = None
