@@ -97,7 +97,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--quick", action="store_true", help="1 run, shorter and smaller scenarios: a smoke test"
     )
     p.add_argument("--connections", type=int, default=8, help="wrk connections (8)")
-    p.add_argument("--batches", type=int, help="batches posted by `batch` (50)")
+    p.add_argument("--batches", type=int, help="batches posted by `batch` (100)")
     p.add_argument(
         "--drain-tasks", type=int, help="tasks drained by `drain` and `cluster*` (20000)"
     )
@@ -141,7 +141,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     quick = args.quick
     args.runs = args.runs or (1 if quick else 3)
     args.duration = args.duration or (3 if quick else 10)
-    args.batches = args.batches or (10 if quick else 50)
+    args.batches = args.batches or (10 if quick else 100)
     args.drain_tasks = args.drain_tasks or (4000 if quick else 20_000)
     args.deliver_tasks = args.deliver_tasks or (1000 if quick else 5_000)
     args.latency_seconds = args.latency_seconds or (3.0 if quick else 10.0)
