@@ -4,11 +4,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import psycopg
 
 from bench import cluster
-from bench.scenarios import Batch, Options, Scenario, Submit
+from bench.scenarios import Batch, Metric, Options, Scenario, Submit
 from bench.server import FUNCTION, BenchServer, env_args
+
+
+def untargeted(metrics: tuple[Metric, ...]) -> tuple[Metric, ...]:
+    """The same figures without targets: issue #9 sets them for SQLite only."""
+    return tuple(dataclasses.replace(m, target=None) for m in metrics)
 
 
 class _OnPostgres:
@@ -28,6 +35,7 @@ class _OnPostgres:
 class PgSubmit(_OnPostgres, Submit):
     name = "pg-submit"
     note = "as `submit`, on a PostgreSQL store (a fresh database per run)"
+    metrics = untargeted(Submit.metrics)
 
     def skip_reason(self, options: Options) -> str | None:
         return Submit.skip_reason(self, options) or _OnPostgres.skip_reason(self, options)
@@ -43,6 +51,7 @@ class PgSubmit(_OnPostgres, Submit):
 class PgBatch(_OnPostgres, Batch):
     name = "pg-batch"
     note = "as `batch`, on a PostgreSQL store (a fresh database per run)"
+    metrics = untargeted(Batch.metrics)
 
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (PgSubmit(), PgBatch())}

@@ -30,8 +30,10 @@ class RawClient:
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         self._all: list[asyncio.StreamWriter] = []
 
-    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        if self._idle:
+    async def _connection(
+        self, reuse: bool = True
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self._idle and reuse:
             return self._idle.pop()
         reader, writer = await asyncio.open_connection(self.host, self.port)
         sock = writer.get_extra_info("socket")
@@ -47,12 +49,24 @@ class RawClient:
         return await self.request("GET", path, b"", headers or {})
 
     async def request(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> Answer:
+        reused = bool(self._idle)
         reader, writer = await self._connection()
         lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
         lines += [f"{k}: {v}" for k, v in headers.items()]
         lines.append(f"Content-Length: {len(body)}")
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-        head = await reader.readuntil(b"\r\n\r\n")
+        message = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+        writer.write(message)
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionResetError) as exc:
+            if not reused or (isinstance(exc, asyncio.IncompleteReadError) and exc.partial):
+                raise
+            # The server closed this idle keep-alive connection (uvicorn's keep-alive timeout)
+            # before reading the request: send it again on a new one, as HTTP clients do.
+            writer.close()
+            reader, writer = await self._connection(reuse=False)
+            writer.write(message)
+            head = await reader.readuntil(b"\r\n\r\n")
         status_line, *header_lines = head.decode("latin-1").split("\r\n")
         status = int(status_line.split()[1])
         length = 0

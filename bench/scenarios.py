@@ -155,7 +155,7 @@ class Submit(Scenario):
         "delayed 1 h so the tasks stay queued: measures the accept path (durable commit + "
         "tracking) only; only 202s count"
     )
-    metrics = (
+    metrics: tuple[Metric, ...] = (
         Metric("requests/s", "req/s", 5000),
         Metric("latency p50", "ms"),
         Metric("latency p99", "ms"),
@@ -229,7 +229,7 @@ class Batch(Scenario):
         "after 8 warm-up batches, 100 (--batches) POSTs of arrays of 1,000 payloads (delayed "
         "1 h) to invocations:batch, 4 in flight; rows/s over the wall time of those batches"
     )
-    metrics = (
+    metrics: tuple[Metric, ...] = (
         Metric("rows/s", "rows/s", 50_000),
         Metric("request p50", "ms"),
         Metric("request p99", "ms"),
