@@ -36,6 +36,7 @@ from asyncfn.store.base import (
     PurgeResult,
     RetryLater,
 )
+from asyncfn.store.coalesce import Call, Coalescer, merged_calls, split_answers
 from asyncfn.store.feed import FeedHandlers
 from asyncfn.store.migrate import discover
 from asyncfn.store.postgres.control import PgControl
@@ -83,6 +84,10 @@ def settings_from_url(url: str) -> PgSettings:
     return PgSettings(conninfo, pool.get("pool_min", 2), pool.get("pool_max", 10))
 
 
+SubmitKey = tuple[str, str, int, int]
+"""(tenant, function, max_attempts, default_priority): submissions merged together."""
+
+
 class PostgresStore(
     PgReadStore,
     PgOutboxStore,
@@ -111,6 +116,7 @@ class PostgresStore(
         self._operations = PgOperations(queries)
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._listeners: set[PgListener] = set()
+        self._submits: Coalescer[SubmitKey, Call, list[Submitted]] = Coalescer(self._submit_calls)
 
     @classmethod
     def from_url(cls, url: str) -> PostgresStore:
@@ -140,6 +146,7 @@ class PostgresStore(
 
     async def close(self) -> None:
         """Stop listening, then close the pool (in-flight operations finish first)."""
+        await self._submits.close()
         listeners, self._listeners = self._listeners, set()
         for listener in listeners:
             await listener.close()
@@ -241,11 +248,19 @@ class PostgresStore(
                 ),
                 True,
             )
-        return await self._run(
+        key = (tenant, function, max_attempts, default_priority)
+        return await self._submits.run(key, (now, submissions))
+
+    async def _submit_calls(self, key: SubmitKey, calls: list[Call]) -> list[list[Submitted]]:
+        """Concurrent callers' submissions of one function, as one statement (`Coalescer`)."""
+        tenant, function, max_attempts, default_priority = key
+        now, flat = merged_calls(calls)
+        answers = await self._run(
             lambda c: self._writes.submit_many(
-                c, tenant, function, submissions, now, max_attempts, default_priority
+                c, tenant, function, flat, now, max_attempts, default_priority
             )
         )
+        return split_answers(calls, answers)
 
     async def claim_ready(
         self,

@@ -21,6 +21,7 @@ import orjson
 from asyncfn.domain.models import FunctionSpec, Submission, Submitted
 from asyncfn.domain.states import TaskStatus, sources_of
 from asyncfn.store.base import Finish, NewLogLine, RetryLater
+from asyncfn.store.coalesce import Call, merged_calls, split_answers
 from asyncfn.store.sqlite.outbox import SqliteOutbox
 from asyncfn.store.sqlite.rows import function_config, json_text
 from asyncfn.store.taskkeys import KEY_COLUMNS, key_columns
@@ -210,26 +211,19 @@ class SqliteWrites:
     def submit_merged(
         self,
         conn: Connection,
-        calls: list[tuple[float, Sequence[Submission]]],
+        calls: list[Call],
         tenant: str,
         function: str,
         max_attempts: int,
         default_priority: int,
     ) -> list[list[Submitted]]:
-        """Several callers' `submit_many` of one function as one: `calls` holds each caller's
-        (now, submissions), in order; answers each caller's list. The tasks are created at the
-        latest caller's `now` (the others' precede it by at most the wait for this batch)."""
-        now = max(at for at, _ in calls)
-        flat = [s for _, submissions in calls for s in submissions]
+        """Several callers' `submit_many` of one function as one (`GroupCommitter.run_merged`):
+        `calls` holds each caller's (now, submissions), in order; answers each caller's list."""
+        now, flat = merged_calls(calls)
         answers = self.submit_many(
             conn, tenant, function, flat, now, max_attempts, default_priority
         )
-        split: list[list[Submitted]] = []
-        start = 0
-        for _, submissions in calls:
-            split.append(answers[start : start + len(submissions)])
-            start += len(submissions)
-        return split
+        return split_answers(calls, answers)
 
     def _insert_given(
         self,
