@@ -16,10 +16,12 @@ from asyncfn.store.base import Store
 
 INTERVAL_S_DEFAULT = 0.5
 QUEUE_READ_SHARE = 0.01
-"""At most this share of the time goes to reading queue depths: a read that took longer than
-CHEAP_READ_S is not repeated for 1 / share times as long (it counts the waiting tasks, so it
-grows with a deep queue: ~12 ms for 100,000 delayed tasks here)."""
+"""At most this share of the time goes to reading the depths of a deep queue: a read that found
+DEEP_QUEUE or more waiting tasks and took longer than CHEAP_READ_S is reused for 1 / share
+times as long (it counts the waiting tasks: ~12 ms for 100,000 delayed tasks here). A shallow
+queue is read every tick, however long a busy machine makes the read wait."""
 CHEAP_READ_S = 0.005
+DEEP_QUEUE = 10_000
 
 
 class ScalingService:
@@ -87,7 +89,7 @@ class ScalingService:
         stats = await self._store.queue_stats()
         self._queued = {(q.tenant, q.function): q.queued for q in stats}
         took = time.perf_counter() - started
-        if took > CHEAP_READ_S:
+        if took > CHEAP_READ_S and sum(self._queued.values()) >= DEEP_QUEUE:
             self._queued_until = started + took / QUEUE_READ_SHARE
         return self._queued
 

@@ -12,6 +12,7 @@ import pytest
 
 from asyncfn.domain.models import Submission
 from asyncfn.domain.stats import QueueStat
+from asyncfn.engine import scaling
 from asyncfn.engine.scaling import ScalingService
 from asyncfn.engine.service import Supervisor
 from asyncfn.store.sqlite.store import SqliteStore
@@ -48,22 +49,29 @@ async def queue(store: SqliteStore, n: int) -> None:
     await store.submit_many("acme", "f", items, now, 3, 0)
 
 
-async def test_a_cheap_queue_read_is_made_every_tick(store: CountedStore) -> None:
+@pytest.mark.parametrize(
+    ("read_s", "depth"), [(0.0, 3), (0.02, 3)], ids=["cheap", "slow-but-shallow"]
+)
+async def test_a_cheap_or_shallow_queue_read_is_made_every_tick(
+    store: CountedStore, read_s: float, depth: int
+) -> None:
+    store.read_s = read_s
     service = ScalingService(store, Supervisor(), dict)
-    await queue(store, 3)
+    await queue(store, depth)
 
     await service.tick()
     await queue(store, 2)
     await service.tick()
 
     assert store.reads == 2
-    assert await service._queue_depths() == {("acme", "f"): 5}
+    assert await service._queue_depths() == {("acme", "f"): depth + 2}
 
 
-async def test_a_costly_queue_read_is_reused_for_a_hundred_times_its_cost(
-    store: CountedStore,
+async def test_a_costly_read_of_a_deep_queue_is_reused_for_a_hundred_times_its_cost(
+    store: CountedStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store.read_s = 0.02  # over CHEAP_READ_S: the next read waits ~2 s
+    monkeypatch.setattr(scaling, "DEEP_QUEUE", 3)  # instead of loading 10,000 tasks
     service = ScalingService(store, Supervisor(), dict)
     await queue(store, 3)
 
