@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from asyncfn.domain.models import Submission, Submitted
 
@@ -40,78 +40,92 @@ def split_answers(calls: Sequence[Call], answers: Sequence[Submitted]) -> list[l
 
 
 class Coalescer(Generic[K, I, R]):
-    """Runs `many(key, items)` for callers of one key: a caller finding none in flight runs at
-    once, alone; callers arriving while a key's call is in flight wait and then run together,
-    up to `max_items` per call. `many` answers one result per item, in order. If a merged call
-    raises, each of its items is run alone, so only the one at fault fails. A caller cancelled
-    while waiting does not withdraw its item."""
+    """Runs `many(key, items)` for callers of one key, at most `in_flight` calls at a time: a
+    caller finding room runs at once, alone; callers arriving while the key's calls are all in
+    flight wait, then go together, up to `max_items` per call, as soon as one of those calls
+    ends. `many` answers one result per item, in order. If a merged call raises, each of its
+    items is run alone, so only the one at fault fails. A caller cancelled while waiting does
+    not withdraw its item."""
 
     def __init__(
-        self, many: Callable[[K, list[I]], Awaitable[list[R]]], *, max_items: int = 256
+        self,
+        many: Callable[[K, list[I]], Awaitable[list[R]]],
+        *,
+        in_flight: int = 2,
+        max_items: int = 256,
     ) -> None:
+        if in_flight < 1 or max_items < 1:
+            raise ValueError("in_flight and max_items must be at least 1")
         self._many = many
+        self._in_flight = in_flight
         self._max_items = max_items
+        self._running: dict[K, int] = {}
         self._waiting: dict[K, list[tuple[I, asyncio.Future[R]]]] = {}
         self._drains: set[asyncio.Task[None]] = set()
 
     async def run(self, key: K, item: I) -> R:
-        waiting = self._waiting.get(key)
-        if waiting is not None:  # a call of this key is in flight: go with the next one
+        if self._running.get(key, 0) >= self._in_flight:
             future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-            waiting.append((item, future))
+            self._waiting.setdefault(key, []).append((item, future))
             return await future
-        self._waiting[key] = []
+        self._running[key] = self._running.get(key, 0) + 1
         try:
             (result,) = await self._many(key, [item])
             return result
         finally:
-            self._drain_later(key)
+            self._ended(key)
 
     async def close(self) -> None:
         """Wait for the calls already queued."""
         while self._drains:
             await asyncio.gather(*self._drains, return_exceptions=True)
 
-    def _drain_later(self, key: K) -> None:
-        if not self._waiting.get(key):
-            self._waiting.pop(key, None)
-            return
-        task = asyncio.get_running_loop().create_task(self._drain(key))
-        self._drains.add(task)
-        task.add_done_callback(self._drains.discard)
+    def _ended(self, key: K) -> None:
+        """One of the key's calls ended: its room goes to the callers waiting, as one call."""
+        self._running[key] -= 1
+        waiting = self._waiting.get(key)
+        if waiting:
+            batch, rest = waiting[: self._max_items], waiting[self._max_items :]
+            if rest:
+                self._waiting[key] = rest
+            else:
+                del self._waiting[key]
+            self._running[key] += 1
+            task = asyncio.get_running_loop().create_task(self._drain(key, batch))
+            self._drains.add(task)
+            task.add_done_callback(self._drains.discard)
+        elif not self._running[key]:
+            del self._running[key]
 
-    async def _drain(self, key: K) -> None:
-        """Run the key's waiting callers in calls of up to `max_items` until none is left."""
+    async def _drain(self, key: K, batch: list[tuple[I, asyncio.Future[R]]]) -> None:
         try:
-            while waiting := self._waiting.get(key):
-                batch, self._waiting[key] = waiting[: self._max_items], waiting[self._max_items :]
-                await self._settle(key, batch)
+            await self._settle(key, batch)
         finally:
-            self._waiting.pop(key, None)
+            self._ended(key)
 
     async def _settle(self, key: K, batch: list[tuple[I, asyncio.Future[R]]]) -> None:
         try:
             results = await self._many(key, [item for item, _ in batch])
             if len(results) != len(batch):
                 raise RuntimeError(f"{len(results)} results for {len(batch)} merged items")
-        except Exception:
+        except Exception as error:
             if len(batch) == 1:
-                raise
+                _settle_future(batch[0][1], None, error)
+                return
             log.debug("a merged call failed; running its %d items alone", len(batch))
             for one in batch:
-                await self._settle_alone(key, one)
+                await self._settle(key, [one])
             return
         for (_, future), result in zip(batch, results, strict=True):
-            if not future.done():
-                future.set_result(result)
+            _settle_future(future, result, None)
 
-    async def _settle_alone(self, key: K, one: tuple[I, asyncio.Future[R]]) -> None:
-        item, future = one
-        try:
-            (result,) = await self._many(key, [item])
-        except Exception as error:
-            if not future.done():
-                future.set_exception(error)
-            return
-        if not future.done():
-            future.set_result(result)
+
+def _settle_future(
+    future: asyncio.Future[R], result: R | None, error: BaseException | None
+) -> None:
+    if future.done():  # its caller was cancelled
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(cast(R, result))

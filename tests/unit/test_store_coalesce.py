@@ -32,7 +32,7 @@ class Recorder:
 
 async def test_a_lone_caller_runs_at_once_and_later_callers_go_together_in_order() -> None:
     rec = Recorder()
-    co: Coalescer[str, int, int] = Coalescer(rec.many)
+    co: Coalescer[str, int, int] = Coalescer(rec.many, in_flight=1)
     rec.gate.clear()
     first = asyncio.ensure_future(co.run("a", 1))
     await asyncio.sleep(0)
@@ -49,7 +49,7 @@ async def test_a_lone_caller_runs_at_once_and_later_callers_go_together_in_order
 
 async def test_a_failing_merged_call_is_retried_alone_and_only_the_culprit_fails() -> None:
     rec = Recorder()
-    co: Coalescer[str, int, int] = Coalescer(rec.many)
+    co: Coalescer[str, int, int] = Coalescer(rec.many, in_flight=1)
     rec.gate.clear()
     first = asyncio.ensure_future(co.run("a", 1))
     await asyncio.sleep(0)
@@ -66,7 +66,7 @@ async def test_a_failing_merged_call_is_retried_alone_and_only_the_culprit_fails
 
 async def test_merged_calls_hold_at_most_max_items_and_close_waits_for_them() -> None:
     rec = Recorder()
-    co: Coalescer[str, int, int] = Coalescer(rec.many, max_items=2)
+    co: Coalescer[str, int, int] = Coalescer(rec.many, in_flight=1, max_items=2)
     rec.gate.clear()
     first = asyncio.ensure_future(co.run("a", 0))
     await asyncio.sleep(0)
@@ -78,6 +78,21 @@ async def test_merged_calls_hold_at_most_max_items_and_close_waits_for_them() ->
 
     assert all(f.done() for f in followers)
     assert [items for _, items in rec.calls] == [[0], [1, 2], [3, 4], [5]]
+
+
+async def test_up_to_in_flight_callers_run_at_once_and_the_rest_wait_for_room() -> None:
+    rec = Recorder()
+    co: Coalescer[str, int, int] = Coalescer(rec.many, in_flight=2)
+    rec.gate.clear()
+    calls = [asyncio.ensure_future(co.run("a", x)) for x in range(1, 6)]
+    await asyncio.sleep(0)
+
+    assert rec.calls == [("a", [1]), ("a", [2])]  # 3, 4 and 5 wait for room
+    rec.gate.set()
+    assert await asyncio.gather(*calls) == [10, 20, 30, 40, 50]
+    await co.close()
+    assert rec.calls[2:] == [("a", [3, 4, 5])]
+    assert co._running == {} and co._waiting == {}
 
 
 def test_merged_calls_take_the_latest_clock_and_split_answers_back_per_caller() -> None:

@@ -86,6 +86,8 @@ def settings_from_url(url: str) -> PgSettings:
 
 SubmitKey = tuple[str, str, int, int]
 """(tenant, function, max_attempts, default_priority): submissions merged together."""
+MERGED_CALL_MAX = 16
+"""Calls of more submissions than this are not merged with others (`Coalescer`)."""
 
 
 class PostgresStore(
@@ -249,6 +251,8 @@ class PostgresStore(
                 True,
             )
         key = (tenant, function, max_attempts, default_priority)
+        if len(submissions) > MERGED_CALL_MAX:  # a batch already: at once, beside the others
+            return (await self._submit_calls(key, [(now, submissions)]))[0]
         return await self._submits.run(key, (now, submissions))
 
     async def _submit_calls(self, key: SubmitKey, calls: list[Call]) -> list[list[Submitted]]:
