@@ -106,7 +106,10 @@ WITH input AS (
 SELECT i.id, coalesce(n.row, t.row), n.row IS NOT NULL, coalesce(t.status, 'Enqueued')
 FROM input i
     LEFT JOIN inserted n ON n.id = i.id
-    LEFT JOIN tasks t ON n.row IS NULL AND t.tenant = %(tenant)s::text AND t.id = i.id
+    LEFT JOIN LATERAL (  -- an index lookup per id not inserted, whatever the plan's estimates
+        SELECT row, status FROM tasks
+        WHERE n.row IS NULL AND tenant = %(tenant)s::text AND id = i.id
+    ) AS t ON true
     CROSS JOIN notified
 ORDER BY i.ord;
 

@@ -50,8 +50,11 @@ Conn = AsyncConnection[Row]
 Params = Mapping[str, Any]
 
 
-async def fetch_all(conn: Conn, sql: str, params: Params | None = None) -> list[Row]:
-    cursor = await conn.execute(sql, params)
+async def fetch_all(
+    conn: Conn, sql: str, params: Params | None = None, *, prepare: bool | None = None
+) -> list[Row]:
+    """`prepare` as psycopg's (None: prepared once the connection has run it 5 times)."""
+    cursor = await conn.execute(sql, params, prepare=prepare)
     return await cursor.fetchall()
 
 

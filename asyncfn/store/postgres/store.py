@@ -84,6 +84,14 @@ def settings_from_url(url: str) -> PgSettings:
     return PgSettings(conninfo, pool.get("pool_min", 2), pool.get("pool_max", 10))
 
 
+async def _configure(conn: Conn) -> None:
+    """Every pooled connection runs without JIT: the store's statements are short, but once
+    psycopg has prepared one, PostgreSQL's generic plan for it (array parameters of unknown
+    length) can cost over `jit_above_cost`, and compiling every execution made a one-task
+    insert take ~1.7 ms instead of ~0.7 ms."""
+    await conn.execute("SET jit = off")
+
+
 SubmitKey = tuple[str, str, int, int]
 """(tenant, function, max_attempts, default_priority): submissions merged together."""
 MERGED_CALL_MAX = 16
@@ -133,6 +141,7 @@ class PostgresStore(
             min_size=self.settings.pool_min,
             max_size=self.settings.pool_max,
             kwargs={"autocommit": True},
+            configure=_configure,
             open=False,
             name="asyncfn-postgres",
         )

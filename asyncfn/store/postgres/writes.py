@@ -78,6 +78,10 @@ def _ending_columns(items: Sequence[Finish | RetryLater]) -> dict[str, list[Any]
     }
 
 
+PLANNED_ROWS_MAX = 16
+"""Inserts of at most this many tasks are not prepared: planned for their values each time."""
+
+
 class PgWrites:
     """Transition ops over the named statements `q`."""
 
@@ -180,7 +184,10 @@ class PgWrites:
             "now": now,
             "max_attempts": max_attempts,
         }
-        found = await fetch_all(conn, self.q["insert_task"], params)
+        # A few rows are planned for their values: the prepared generic plan of this statement
+        # took twice as long for them on a table not yet analyzed (batches keep it).
+        prepare = None if len(items) > PLANNED_ROWS_MAX else False
+        found = await fetch_all(conn, self.q["insert_task"], params, prepare=prepare)
         answers = {
             task_id: Submitted(task_id, TaskStatus(status), created, row)
             for task_id, row, created, status in found
