@@ -100,6 +100,10 @@ class Coalescer(Generic[K, I, R]):
     async def _drain(self, key: K, batch: list[tuple[I, asyncio.Future[R]]]) -> None:
         try:
             await self._settle(key, batch)
+        except BaseException as error:  # cancelled (the loop is closing): nobody waits forever
+            for _, future in batch:
+                _settle_future(future, None, error)
+            raise
         finally:
             self._ended(key)
 

@@ -95,6 +95,40 @@ async def test_up_to_in_flight_callers_run_at_once_and_the_rest_wait_for_room() 
     assert co._running == {} and co._waiting == {}
 
 
+async def test_waiting_callers_are_answered_when_their_merged_call_is_cancelled() -> None:
+    held = asyncio.Event()
+    never = asyncio.Event()
+
+    async def many(key: str, items: list[int]) -> list[int]:
+        if items != [1]:  # the merged call hangs until cancelled
+            held.set()
+            await never.wait()
+        return items
+
+    co: Coalescer[str, int, int] = Coalescer(many, in_flight=1)
+    gate = asyncio.Event()
+
+    async def first_call(key: str, items: list[int]) -> list[int]:
+        await gate.wait()
+        return await many(key, items)
+
+    co._many = first_call
+    first = asyncio.ensure_future(co.run("a", 1))
+    await asyncio.sleep(0)
+    followers = [asyncio.ensure_future(co.run("a", x)) for x in (2, 3)]
+    await asyncio.sleep(0)
+    gate.set()
+    await first
+    await held.wait()
+    for drain in list(co._drains):
+        drain.cancel()
+
+    results = await asyncio.gather(*followers, return_exceptions=True)
+
+    assert all(isinstance(r, asyncio.CancelledError) for r in results)
+    assert co._running == {} and co._waiting == {}
+
+
 def test_merged_calls_take_the_latest_clock_and_split_answers_back_per_caller() -> None:
     a, b, c = Submission(b"a"), Submission(b"b"), Submission(b"c")
     calls = [(10.0, [a, b]), (12.0, [c])]
