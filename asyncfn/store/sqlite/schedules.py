@@ -1,7 +1,7 @@
 """The SQLite store's schedules: their rows, reads, and the ops that fire or skip a tick.
 
 Firing a tick is one op on the writer's connection, so one transaction: the schedule's
-bookkeeping and the task, inserted by `SqliteWrites.submit_many` like any client-given id.
+bookkeeping and the task, inserted by `SqliteSubmits.submit_many` like any client-given id.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from asyncfn.domain.models import Submission, Submitted
 from asyncfn.domain.schedules import Schedule
 from asyncfn.store.sqlite.plumbing import SqlitePlumbing
-from asyncfn.store.sqlite.writes import SqliteWrites
+from asyncfn.store.sqlite.submit import SqliteSubmits
 
 Connection = sqlite3.Connection
 
@@ -57,9 +57,9 @@ def schedule_from_row(row: tuple[Any, ...]) -> Schedule:
 class SqliteSchedules:
     """Schedule ops and reads over the named statements `q`; tasks go through `writes`."""
 
-    def __init__(self, q: Mapping[str, str], writes: SqliteWrites) -> None:
+    def __init__(self, q: Mapping[str, str], submits: SqliteSubmits) -> None:
         self.q = q
-        self._writes = writes
+        self._submits = submits
 
     # -- writes (on the writer's connection) -----------------------------------------------
     def put(self, conn: Connection, schedule: Schedule, now: float) -> bool:
@@ -103,7 +103,7 @@ class SqliteSchedules:
         if found is None:
             return None
         (function,) = found
-        (answer,) = self._writes.submit_many(
+        (answer,) = self._submits.submit_many(
             conn, tenant, function, [submission], now, max_attempts, default_priority
         )
         return answer

@@ -51,6 +51,7 @@ from asyncfn.store.sqlite.reads import SqliteReads, SqliteReadStore
 from asyncfn.store.sqlite.rows import function_from_row
 from asyncfn.store.sqlite.schedules import SqliteSchedules, SqliteScheduleStore
 from asyncfn.store.sqlite.shaping import SqliteShaping
+from asyncfn.store.sqlite.submit import SqliteSubmits
 from asyncfn.store.sqlite.tenants import SqliteTenants, SqliteTenantStore
 from asyncfn.store.sqlite.triggers import SqliteTriggers, SqliteTriggerStore
 from asyncfn.store.sqlite.upkeep import SqliteUpkeep
@@ -84,12 +85,13 @@ class SqliteStore(
         self._busy_timeout_ms = busy_timeout_ms
         queries = load_queries(PACKAGE)
         self._writes = SqliteWrites(queries)
+        self._submits = SqliteSubmits(queries)
         self._shaping = SqliteShaping(queries)
         self._flow = SqliteFlow(queries)
         self._control = SqliteControl(queries)
         self._upkeep = SqliteUpkeep(queries)
         self._reads = SqliteReads(queries)
-        self._schedules = SqliteSchedules(queries, self._writes)
+        self._schedules = SqliteSchedules(queries, self._submits)
         self._triggers = SqliteTriggers(queries)
         self._tenants = SqliteTenants(queries)
         self._nodes = SqliteNodes(queries)
@@ -238,7 +240,7 @@ class SqliteStore(
             return []
         if shaping is None:  # concurrent submissions to the function share one INSERT
             many = partial(
-                self._writes.submit_merged,
+                self._submits.submit_merged,
                 tenant=tenant,
                 function=function,
                 max_attempts=max_attempts,
